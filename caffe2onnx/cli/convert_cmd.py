@@ -1,0 +1,117 @@
+"""``caffe2onnx convert``: Caffe net (+ weights) to a checked ONNX file."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ..errors import Caffe2OnnxError
+
+_BIG_MODEL_BYTES = 50 << 20  # show progress for models above this size
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "convert", help="convert a Caffe model to ONNX",
+        description="Convert NET.prototxt (+ WEIGHTS.caffemodel, or a caffemodel alone) to ONNX. "
+                    "The model is checked (onnx checker, strict shape inference, onnxruntime load) "
+                    "before it is written; on any error nothing is written and the exit code is 1.")
+    p.add_argument("net", help="deploy .prototxt (or a .caffemodel alone, using its embedded net)")
+    p.add_argument("weights", nargs="?", help=".caffemodel with trained weights (bound by layer name)")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; 11 up to the newest "
+                                                          "the installed onnx knows)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
+                   help="override or supply an input shape, e.g. data=1,3,224,224 (repeatable)")
+    p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension symbolic")
+    p.add_argument("--random-weights", type=int, metavar="SEED",
+                   help="fill seeded random weights (structure-only use and testing)")
+    p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
+    p.add_argument("--level", type=int, default=0, help="NetState level for include/exclude rules")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(run=run, parser=p)
+
+
+def parse_shapes(items: list[str], parser: argparse.ArgumentParser) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        try:
+            shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
+        except ValueError:
+            shape = ()
+        if not sep or not name or not shape:
+            parser.error(f"--input-shape {item!r}: expected NAME=D0,D1,... e.g. data=1,3,224,224")
+        shapes[name] = shape
+    return shapes
+
+
+def _is_binary(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return path.endswith(".caffemodel") or b"\0" in head
+
+
+class _Progress:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = self.last = time.perf_counter()
+
+    def step(self, what: str) -> None:
+        if self.enabled:
+            now = time.perf_counter()
+            print(f"  {what:<34} {now - self.last:6.2f} s", file=sys.stderr, flush=True)
+            self.last = now
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..convert import DEFAULT_OPSET, build_model, check_model, save_model
+    from ..parser import load
+
+    shapes = parse_shapes(args.input_shape, args.parser)
+    prototxt, caffemodel = args.net, args.weights
+    if caffemodel is None and _is_binary(prototxt):
+        prototxt, caffemodel = None, args.net
+    if caffemodel is None and args.random_weights is None:
+        args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
+    size = Path(caffemodel).stat().st_size if caffemodel and Path(caffemodel).exists() else 0
+    progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES)
+    opset = args.opset or DEFAULT_OPSET
+    try:
+        net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
+                   stages=args.stage, level=args.level)
+        progress.step("read net and weights")
+        model = build_model(net, opset=opset, dynamic_batch=args.dynamic_batch)
+        progress.step("mapped layers to ONNX")
+        check_model(model)
+        progress.step("checked (onnx + onnxruntime)")
+        save_model(model, args.output)
+        progress.step(f"wrote {args.output}")
+    except Caffe2OnnxError as e:
+        print(f"caffe2onnx: error: {e}", file=sys.stderr)
+        print(f"caffe2onnx: nothing written to {args.output}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        _summary(net, model, args, time.perf_counter() - progress.t0)
+    return 0
+
+
+def _summary(net, model, args, seconds: float) -> None:
+    from collections import Counter
+
+    types = Counter(l.type for l in net.layers)
+    top = ", ".join(f"{t} {n}" for t, n in types.most_common(6))
+    more = f", +{len(types) - 6} more types" if len(types) > 6 else ""
+    shape = lambda n: "x".join(str(d) for d in net.shape(n))  # noqa: E731
+    batch = " (batch symbolic: N)" if args.dynamic_batch else ""
+    print(f"caffe2onnx: {args.net} -> {args.output}")
+    print(f"  Caffe layers   {len(net.layers)} ({top}{more})")
+    print(f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}")
+    print(f"  parameters     {net.parameter_count:,}")
+    print(f"  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch)
+    print(f"  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs))
+    print(f"  time           {seconds:.2f} s")

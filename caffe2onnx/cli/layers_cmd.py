@@ -1,0 +1,24 @@
+"""``caffe2onnx layers``: the supported Caffe layer types, generated from the registries."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("layers", help="list the Caffe layer types that convert",
+                       description="List the Caffe layer types that convert to ONNX, with the Caffe "
+                                   "semantics each mapping reproduces.")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..op_mappings import MAPPINGS
+    from ..parser.builder import DATA_LAYERS, TRAINING_ONLY
+
+    width = max(len(t) for t in MAPPINGS.types())
+    print(f"{len(MAPPINGS.types())} Caffe layer types convert to ONNX:")
+    for t in MAPPINGS.types():
+        print(f"  {t:<{width}}  {MAPPINGS.get(t).doc}")
+    print("\nDropped at inference (data, loss and training-only layers):")
+    print("  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY)))
+    return 0

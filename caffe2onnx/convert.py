@@ -1,0 +1,120 @@
+"""From a loaded ``Net`` to a checked ``onnx.ModelProto``, and atomic saving."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import onnx
+from onnx import TensorProto, helper
+
+from . import __version__
+from .errors import ConversionError, ShapeError
+from .ir import Net
+from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
+from .parser import load
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 11
+BATCH_DIM = "N"
+
+
+def max_opset() -> int:
+    """The newest ai.onnx opset the installed onnx package knows."""
+    return onnx.defs.onnx_opset_version()
+
+
+def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+                registry: MappingRegistry = MAPPINGS) -> onnx.ModelProto:
+    """Maps every layer of ``net`` to ONNX nodes; raises before building if any cannot be."""
+    if not MIN_OPSET <= opset <= max_opset():
+        raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
+                              f"(the newest the installed onnx {onnx.__version__} knows)")
+    options = BuildOptions(opset=opset, dynamic_batch=dynamic_batch)
+    registry.preflight(net, options)
+    missing = [l.name for l in net.layers if l.weight_shapes and not l.weights]
+    if missing:
+        raise ConversionError(f"no weights for {len(missing)} layer(s) ({', '.join(missing[:5])}"
+                              f"{', ...' if len(missing) > 5 else ''}): give a caffemodel or random weights")
+    if dynamic_batch:
+        _check_batch_axis(net)
+    g = GraphBuilder(options)
+    taken = set(net.tensors)
+    for layer in net.layers:
+        g.begin(layer, taken)
+        registry.get(layer.type).fn(layer, g)
+    batch = BATCH_DIM if dynamic_batch else None
+    inputs = [_value_info(net, n, batch) for n in net.inputs]
+    outputs = [_value_info(net, n, batch) for n in net.outputs]
+    graph = helper.make_graph(g.nodes, net.name or "caffe_net", inputs, outputs, g.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
+                              producer_version=__version__)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    return model
+
+
+def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
+    shape = list(net.shape(name))
+    if batch is not None and shape:
+        shape[0] = batch
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _check_batch_axis(net: Net) -> None:
+    batches = {net.shape(n)[0] for n in net.inputs}
+    if len(batches) != 1:
+        raise ShapeError(f"--dynamic-batch needs all inputs to share one batch size, got {sorted(batches)}")
+    (n,) = batches
+    for layer in net.layers:
+        for t, s in zip(layer.outputs, layer.output_shapes):
+            if s[0] != n:
+                raise ShapeError(f"--dynamic-batch: layer '{layer.name}' (type {layer.type}) turns the batch "
+                                 f"axis {n} into {s[0]} (output '{t}' has shape {list(s)}); this net's batch "
+                                 "size cannot be made symbolic")
+
+
+def check_model(model: onnx.ModelProto) -> None:
+    """onnx's full checker, strict shape inference, and an onnxruntime session load."""
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ConversionError(f"the ONNX model fails onnx's checks: {e}") from None
+    try:
+        import onnxruntime as ort
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    except ImportError:
+        raise ConversionError("onnxruntime is not installed; it is needed to check the model") from None
+    except Exception as e:  # onnxruntime raises its own exception types
+        raise ConversionError(f"onnxruntime cannot load the ONNX model: {e}") from None
+
+
+def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
+            opset: int = DEFAULT_OPSET, input_shapes: Mapping[str, Sequence[int]] | None = None,
+            dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
+            phase: int | str = "TEST", stages: Sequence[str] = (), level: int = 0) -> onnx.ModelProto:
+    """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
+    net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,
+               input_shapes=input_shapes, random_weights=random_weights)
+    model = build_model(net, opset=opset, dynamic_batch=dynamic_batch)
+    if check:
+        check_model(model)
+    return model
+
+
+def save_model(model: onnx.ModelProto, path: str | Path) -> None:
+    """Writes atomically: a failed write leaves no partial file behind."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,220 @@
+"""Builds the normalised ``Net`` from an upgraded NetParameter and optional weights."""
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import NetStructureError, ShapeError, UnsupportedLayerError, WeightMismatchError
+from ..ir import Layer, Net, Shape, Tensor
+from ..layers import SPECS
+from .caffemodel import RawBlob
+from .random_weights import random_blobs
+from .rules import State, included
+from .upgrade import check_dims
+
+# Layers that feed or score training; none of them computes anything at inference.
+DATA_LAYERS = frozenset({
+    "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "AnnotatedData",
+    "VideoData",
+})
+TRAINING_ONLY = frozenset({
+    "SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss", "InfogainLoss",
+    "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "MultiBoxLoss", "DetectionEvaluate",
+    "Silence", "HDF5Output",
+})
+
+
+def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
+              input_shapes: Mapping[str, Sequence[int]] | None, random_seed: int | None,
+              source: str) -> Net:
+    layers = [l for l in param.layer if included(state, l)]
+    data_tops = {t for l in layers if l.type in DATA_LAYERS for t in l.top}
+    layers = [l for l in layers if l.type not in DATA_LAYERS and l.type not in TRAINING_ONLY]
+    if not layers:
+        raise NetStructureError(f"{source}: no layers left in this phase")
+    parsed = _preflight(layers)
+    names = _tensor_names(layers, data_tops, source)
+    shapes = _input_shapes(layers, parsed, names, data_tops, input_shapes or {}, source)
+    rng = np.random.default_rng(random_seed) if random_seed is not None else None
+    tensors: dict[str, Tensor] = {n: Tensor(n, s, n, None) for n, s in shapes.items()}
+    out_layers, weight_problems = [], []
+    for layer, params, (ins, outs) in zip(layers, parsed, names.per_layer):
+        if layer.type == "Input":
+            continue
+        in_shapes = [tensors[t].shape for t in ins]
+        inferred = SPECS.infer(layer.name, layer.type, params, in_shapes)
+        for t, b, s in zip(outs, layer.top, inferred.outputs):
+            tensors[t] = Tensor(t, check_dims(t, s, "blob"), b, layer.name)
+        wshapes = tuple(tuple(s) for s in inferred.weights)
+        for s in wshapes:
+            check_dims(layer.name, s, "weight")
+        blobs: tuple[np.ndarray, ...] = ()
+        if rng is not None:
+            blobs = tuple(random_blobs(rng, layer.type, list(wshapes)))
+        elif weights is not None:
+            blobs, problem = _bind(layer, wshapes, weights.get(layer.name))
+            if problem:
+                weight_problems.append(problem)
+        out_layers.append(Layer(
+            name=layer.name, type=layer.type, inputs=tuple(ins), outputs=tuple(outs),
+            params=inferred.params if inferred.params is not None else params,
+            weights=blobs, weight_shapes=wshapes,
+            input_shapes=tuple(in_shapes), output_shapes=tuple(tensors[t].shape for t in outs),
+            bottoms=tuple(layer.bottom), tops=tuple(layer.top)))
+    if weight_problems:
+        raise WeightMismatchError(f"{len(weight_problems)} layer(s) do not fit the caffemodel:\n  "
+                                  + "\n  ".join(weight_problems))
+    for blob in names.inputs:
+        tensors.setdefault(blob, Tensor(blob, shapes[blob], blob, None))
+    return Net(name=param.name, inputs=tuple(names.inputs), outputs=tuple(names.outputs),
+               layers=tuple(out_layers), tensors=MappingProxyType(tensors))
+
+
+def _preflight(layers) -> list:
+    """Parses every layer's parameters, reporting all unsupported types and fields at once."""
+    problems, parsed = [], []
+    for layer in layers:
+        found = SPECS.problems(layer)
+        params = None
+        if not found:
+            try:
+                params = SPECS.parse(layer)
+            except UnsupportedLayerError as e:
+                found = e.problems
+        problems += found
+        parsed.append(params)
+    if problems:
+        raise UnsupportedLayerError(problems)
+    return parsed
+
+
+class _Names:
+    def __init__(self) -> None:
+        self.per_layer: list[tuple[list[str], list[str]]] = []
+        self.inputs: list[str] = []
+        self.outputs: list[str] = []
+
+
+def _tensor_names(layers, data_tops: set[str], source: str) -> _Names:
+    """Checks Caffe's blob rules and gives every blob version a unique tensor name.
+
+    The last version of a blob keeps the Caffe blob name (so graph outputs and the
+    blobs users know keep theirs); a version that an in-place layer later overwrites
+    is named ``blob@layer`` after the layer that produced it. Net inputs keep their names.
+    """
+    last_writer: dict[str, int] = {}
+    produced_at: dict[str, int] = {}
+    for i, layer in enumerate(layers):
+        for t in layer.top:
+            last_writer[t] = i
+            produced_at.setdefault(t, i)
+    names = _Names()
+    used = set(last_writer) | data_tops
+    current: dict[str, str] = {}
+    available: set[str] = set()
+    for i, layer in enumerate(layers):
+        ins = []
+        for b in layer.bottom:
+            if b not in current:
+                if b in data_tops:
+                    current[b] = b
+                    names.inputs.append(b)
+                elif b in produced_at:
+                    raise NetStructureError(
+                        f"{source}: layer '{layer.name}' (type {layer.type}) reads blob '{b}' before layer "
+                        f"'{layers[produced_at[b]].name}' produces it (Caffe runs layers in order; "
+                        "a cycle or misordered net)")
+                else:
+                    raise NetStructureError(f"{source}: layer '{layer.name}' (type {layer.type}) has bottom "
+                                            f"'{b}', which no layer produces")
+            ins.append(current[b])
+            available.discard(b)
+        outs = []
+        seen_tops = set()
+        for j, t in enumerate(layer.top):
+            in_place = j < len(layer.bottom) and layer.bottom[j] == t
+            if t in seen_tops or (t in current and not in_place):
+                raise NetStructureError(f"{source}: top blob '{t}' of layer '{layer.name}' (type "
+                                        f"{layer.type}) is produced by multiple sources")
+            seen_tops.add(t)
+            is_input = layer.type == "Input"
+            if is_input or (last_writer[t] == i and t not in names.inputs):
+                name = t
+            else:
+                name = _fresh(f"{t}@{layer.name}", used)
+            if is_input:
+                names.inputs.append(t)
+            current[t] = name
+            outs.append(name)
+            available.add(t)
+        names.per_layer.append((ins, outs))
+    names.outputs = [current[b] for b in sorted(available)]  # Caffe reports a std::set
+    return names
+
+
+def _fresh(name: str, used: set[str]) -> str:
+    candidate, k = name, 1
+    while candidate in used:
+        k += 1
+        candidate = f"{name}#{k}"
+    used.add(candidate)
+    return candidate
+
+
+def _input_shapes(layers, parsed, names: _Names, data_tops, given, source: str) -> dict[str, Shape]:
+    shapes: dict[str, Shape] = {}
+    for layer, params in zip(layers, parsed):
+        if layer.type == "Input":
+            for top, shape in zip(layer.top, params.shapes):
+                shapes[top] = shape
+    unknown = sorted(set(given) - set(names.inputs))
+    if unknown:
+        raise ShapeError(f"input shape given for {unknown}, but the net's inputs are {names.inputs}")
+    missing = []
+    for name in names.inputs:
+        if name in given:
+            shapes[name] = tuple(int(d) for d in given[name])
+        elif name not in shapes:
+            missing.append(name)
+    if missing:
+        why = {n: "a data layer's top" if n in data_tops else "declared without a shape" for n in missing}
+        raise ShapeError(f"{source}: no shape for input(s) " + ", ".join(f"'{n}' ({why[n]})" for n in missing)
+                         + "; give them, e.g. input_shapes={'" + missing[0] + "': (1, 3, 224, 224)} "
+                         "or --input-shape " + missing[0] + "=1,3,224,224")
+    return {n: check_dims(n, shapes[n]) for n in names.inputs}
+
+
+def _bind(layer, wshapes: tuple[Shape, ...], blobs: list[RawBlob] | None):
+    """Caffe's CopyTrainedLayersFrom check for one layer: count, then shapes (legacy aware)."""
+    head = f"layer '{layer.name}' (type {layer.type})"
+    if blobs is None:
+        if wshapes:
+            return (), f"{head}: no weights in the caffemodel (needs {[list(s) for s in wshapes]})"
+        return (), None
+    if len(blobs) != len(wshapes):
+        return (), (f"{head}: caffemodel has {len(blobs)} blob(s) "
+                    f"{[list(_stored_shape(b)) for b in blobs]}, the layer needs {len(wshapes)} "
+                    f"{[list(s) for s in wshapes]}")
+    out = []
+    for i, (blob, want) in enumerate(zip(blobs, wshapes)):
+        stored = _stored_shape(blob)
+        fits = stored == want
+        if blob.legacy is not None:  # Caffe compares legacy shapes padded to 4 axes with leading 1s
+            fits = len(want) <= 4 and (1,) * (4 - len(want)) + want == blob.legacy
+        if not fits:
+            return (), (f"{head}: blob {i} has shape {list(stored)} in the caffemodel, "
+                        f"the layer needs {list(want)}")
+        n = int(np.prod(want, dtype=np.int64))
+        if blob.data.size != n:
+            return (), (f"{head}: blob {i} holds {blob.data.size} values, its shape {list(want)} "
+                        f"needs {n}")
+        arr = blob.data.reshape(want)
+        arr.flags.writeable = False
+        out.append(arr)
+    return tuple(out), None
+
+
+def _stored_shape(blob: RawBlob) -> tuple[int, ...]:
+    return blob.legacy if blob.legacy is not None else (blob.shape or ())

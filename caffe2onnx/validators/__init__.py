@@ -1,0 +1,1 @@
+"""Numerical-parity checks of converted ONNX models against Caffe."""

@@ -1,0 +1,80 @@
+"""Real Caffe as the reference: every blob of a forward pass, run in a subprocess."""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ..errors import Caffe2OnnxError
+from .caffe_worker import SEP
+
+
+class CaffeUnavailable(Caffe2OnnxError):
+    """pycaffe cannot be imported by the chosen Python."""
+
+
+class CaffeRejected(Caffe2OnnxError):
+    """Real Caffe refused the net or crashed; ``log`` holds what it printed."""
+
+    def __init__(self, message: str, log: str):
+        super().__init__(message)
+        self.log = log
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GLOG_minloglevel", "2")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")  # bit-for-bit repeatable runs
+    return env
+
+
+@functools.lru_cache(maxsize=None)
+def caffe_available(python: str = sys.executable) -> bool:
+    """True when ``import caffe`` works for that Python (checked once, in a subprocess)."""
+    try:
+        r = subprocess.run([python, "-c", "import caffe"], env=_env(), capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def run_caffe(prototxt: str | Path, caffemodel: str | Path | None, inputs: Mapping[str, np.ndarray],
+              python: str = sys.executable, timeout: float = 600) -> dict[tuple[str, str], np.ndarray]:
+    """Runs the net in real Caffe; returns {(layer name, top blob): value} plus {("", input): value}."""
+    if not caffe_available(python):
+        raise CaffeUnavailable(f"real Caffe (pycaffe) is not importable by {python}")
+    with tempfile.TemporaryDirectory(prefix="caffe2onnx-caffe-") as tmp:
+        in_path, out_path = Path(tmp, "inputs.npz"), Path(tmp, "out.npz")
+        np.savez(in_path, **{k: np.asarray(v, np.float32) for k, v in inputs.items()})
+        cmd = [python, "-m", "caffe2onnx.validators.caffe_worker", str(prototxt),
+               str(caffemodel) if caffemodel else "-", str(in_path), str(out_path)]
+        env = _env()
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            log = (r.stderr or "") + (r.stdout or "")
+            last = [l for l in log.strip().splitlines() if l.strip()][-3:]
+            raise CaffeRejected(f"real Caffe failed on {prototxt} (exit {r.returncode}): " + " | ".join(last), log)
+        with np.load(out_path, allow_pickle=False) as data:
+            out = {}
+            for key in data.files:
+                layer, _, top = key.rpartition(SEP) if SEP in key else ("", "", key)
+                out[(layer, top)] = data[key]
+            return out
+
+
+def blobs_for_net(net, caffe_out: Mapping[tuple[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+    """Maps real Caffe's per-layer captures onto the tensor names of a loaded ``Net``."""
+    out = {}
+    for name, tensor in net.tensors.items():
+        key = ("", tensor.blob) if tensor.producer is None else (tensor.producer, tensor.blob)
+        if key in caffe_out:
+            out[name] = caffe_out[key]
+    return out

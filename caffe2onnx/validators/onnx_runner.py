@@ -1,0 +1,67 @@
+"""The ONNX side of a parity check: onnxruntime with an explicit execution provider."""
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from ..errors import Caffe2OnnxError
+
+PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+
+class ProviderUnavailable(Caffe2OnnxError):
+    """The requested onnxruntime execution provider is not available here."""
+
+
+def resolve_provider(choice: str) -> list[str]:
+    """Provider list for onnxruntime; ``auto`` prefers CUDA, an explicit choice never falls back."""
+    import onnxruntime as ort
+    available = ort.get_available_providers()
+    if choice == "auto":
+        for p in ("CUDAExecutionProvider", "CPUExecutionProvider"):
+            if p in available:
+                return [p] if p == "CPUExecutionProvider" else [p, "CPUExecutionProvider"]
+    if choice not in PROVIDERS:
+        raise ProviderUnavailable(f"unknown provider {choice!r}; choose auto, {', '.join(PROVIDERS)}")
+    wanted = PROVIDERS[choice]
+    if wanted not in available:
+        raise ProviderUnavailable(
+            f"{wanted} requested but this onnxruntime ({ort.__version__}) offers only {available}"
+            + ("; install onnxruntime-gpu (pip install 'caffe2onnx[gpu]') and CUDA" if choice != "cpu" else ""))
+    return [wanted] if choice == "cpu" else [wanted, "CPUExecutionProvider"]
+
+
+def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping[str, tuple]) -> onnx.ModelProto:
+    """A copy of ``model`` with the named intermediate tensors added as graph outputs."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    present = {o.name for o in out.graph.output} | {i.name for i in out.graph.input}
+    produced = {o for n in out.graph.node for o in n.output}
+    for name in names:
+        if name not in present and name in produced:
+            out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shapes[name])))
+    return out
+
+
+def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
+             threads: int | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """Runs every graph output; returns ({name: value}, the provider that actually ran)."""
+    import onnxruntime as ort
+    providers = resolve_provider(provider)
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
+    ran = sess.get_providers()[0]
+    if provider != "auto" and ran != PROVIDERS[provider]:
+        raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
+    names = [o.name for o in sess.get_outputs()]
+    values = sess.run(names, {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+    return dict(zip(names, values)), ran

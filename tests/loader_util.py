@@ -1,0 +1,20 @@
+"""Small helpers for the loader tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import caffe2onnx
+
+
+def write(tmp_path: Path, text: str, name: str = "net.prototxt") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load_text(tmp_path: Path, text: str, **kw):
+    return caffe2onnx.load(write(tmp_path, text), **kw)
+
+
+def layer_summary(net) -> list[tuple]:
+    return [(l.name, l.type, l.input_shapes, l.output_shapes) for l in net.layers]
