@@ -1,8 +1,6 @@
 """From a loaded ``Net`` to a checked ``onnx.ModelProto``, and atomic saving."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -12,6 +10,7 @@ from onnx import TensorProto, helper
 from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
+from .onnx_writer import BuiltModel
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
 
@@ -28,6 +27,12 @@ def max_opset() -> int:
 def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
                 registry: MappingRegistry = MAPPINGS) -> onnx.ModelProto:
     """Maps every layer of ``net`` to ONNX nodes; raises before building if any cannot be."""
+    return build(net, opset, dynamic_batch, registry).to_proto()
+
+
+def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
+          registry: MappingRegistry = MAPPINGS) -> BuiltModel:
+    """Like build_model, but the weights stay numpy arrays (see onnx_writer)."""
     if not MIN_OPSET <= opset <= max_opset():
         raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
                               f"(the newest the installed onnx {onnx.__version__} knows)")
@@ -52,7 +57,7 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
                               producer_version=__version__)
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    return model
+    return BuiltModel(model, g.weights)
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
@@ -93,6 +98,16 @@ def check_model(model: onnx.ModelProto) -> None:
         raise ConversionError(f"onnxruntime cannot load the ONNX model: {e}") from None
 
 
+def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
+                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, **load_options) -> Net:
+    """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net."""
+    net = load(prototxt, caffemodel, **load_options)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch)
+    built.check()
+    built.save(output)
+    return net
+
+
 def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
             opset: int = DEFAULT_OPSET, input_shapes: Mapping[str, Sequence[int]] | None = None,
             dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
@@ -107,14 +122,5 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
 
 
 def save_model(model: onnx.ModelProto, path: str | Path) -> None:
-    """Writes atomically: a failed write leaves no partial file behind."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Writes a ModelProto atomically: a failed write leaves no partial file behind."""
+    BuiltModel(model, []).save(path)

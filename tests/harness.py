@@ -25,6 +25,7 @@ import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_caffemodel
 from caffe2onnx.convert import build_model, check_model, max_opset
 from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
+from caffe2onnx.validators.numpy_ref import run_numpy
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,8 +105,14 @@ def onnx_blobs(net, opset: int, inputs: dict[str, np.ndarray], all_tensors: bool
     return {**inputs, **out}
 
 
+def numpy_blobs(net, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor from the built-in NumPy reference of Caffe's forward pass."""
+    return run_numpy(net, inputs)
+
+
 def assert_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], names, *,
-                 max_abs: float = 1e-4, mean_abs: float = 1e-5, relative: bool = False) -> None:
+                 max_abs: float = 1e-4, mean_abs: float = 1e-5, relative: bool = False,
+                 what: str = "ONNX") -> None:
     """Max and mean abs diff per tensor; ``relative`` divides by the reference's max magnitude."""
     failures = []
     for name in names:
@@ -117,7 +124,7 @@ def assert_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], names,
         mx, mean = float(np.abs(a - b).max()) / scale, float(np.abs(a - b).mean()) / scale
         if mx > max_abs or mean > mean_abs:
             failures.append(f"{name}: max abs diff {mx:.3g} (limit {max_abs}), mean {mean:.3g} (limit {mean_abs})")
-    assert not failures, "ONNX differs from real Caffe:\n" + "\n".join(failures)
+    assert not failures, f"{what} differs from real Caffe:\n" + "\n".join(failures)
 
 
 def check_case(tmp_path: Path, case_id: str, prototxt: str, input_shapes: dict[str, tuple],
@@ -129,6 +136,8 @@ def check_case(tmp_path: Path, case_id: str, prototxt: str, input_shapes: dict[s
     for opset in opsets:
         got = onnx_blobs(net, opset, ref.inputs)
         assert_close(got, ref.blobs, net.tensors, max_abs=max_abs, mean_abs=mean_abs)
+    assert_close(numpy_blobs(net, ref.inputs), ref.blobs, net.tensors, max_abs=max_abs, mean_abs=mean_abs,
+                 what="NumPy reference")
 
 
 def input_layer(shape, name: str = "data") -> str:

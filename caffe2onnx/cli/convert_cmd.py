@@ -69,7 +69,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..convert import DEFAULT_OPSET, build_model, check_model, save_model
+    from ..convert import DEFAULT_OPSET, build
     from ..parser import load
 
     shapes = parse_shapes(args.input_shape, args.parser)
@@ -85,18 +85,18 @@ def run(args: argparse.Namespace) -> int:
         net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                    stages=args.stage, level=args.level)
         progress.step("read net and weights")
-        model = build_model(net, opset=opset, dynamic_batch=args.dynamic_batch)
+        built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
         progress.step("mapped layers to ONNX")
-        check_model(model)
+        built.check()
         progress.step("checked (onnx + onnxruntime)")
-        save_model(model, args.output)
+        built.save(args.output)
         progress.step(f"wrote {args.output}")
     except Caffe2OnnxError as e:
         print(f"caffe2onnx: error: {e}", file=sys.stderr)
         print(f"caffe2onnx: nothing written to {args.output}", file=sys.stderr)
         return 1
     if not args.quiet:
-        _summary(net, model, args, time.perf_counter() - progress.t0)
+        _summary(net, built.model, args, time.perf_counter() - progress.t0)
     return 0
 
 

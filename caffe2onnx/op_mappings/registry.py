@@ -84,7 +84,10 @@ class GraphBuilder:
 
     options: BuildOptions
     nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
+    initializers: list[onnx.TensorProto] = field(default_factory=list)  # small constants
+    # Layer weights stay numpy arrays (often views on the caffemodel's bytes) until the
+    # model is written, so a large model is never held twice in memory.
+    weights: list[tuple[str, np.ndarray]] = field(default_factory=list)
     _names: set[str] = field(default_factory=set)
     _layer: Layer | None = None
     _node_count: int = 0
@@ -126,7 +129,7 @@ class GraphBuilder:
         if name in self._names:
             name = self.fresh(f"blob{index}")
         self._names.add(name)
-        self.initializers.append(numpy_helper.from_array(np.asarray(arr, dtype=np.float32), name))
+        self.weights.append((name, np.asarray(arr, dtype=np.float32)))
         return name
 
     def const(self, value: Any, hint: str = "const", dtype: Any = None) -> str:

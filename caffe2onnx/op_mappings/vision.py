@@ -87,7 +87,7 @@ def pooling(layer: Layer, g: GraphBuilder) -> None:
     # k_h*k_w; Caffe divides by the window clipped to H+pad. Rescale where they differ.
     with np.errstate(divide="ignore"):
         factor = np.float32(p.kernel[0] * p.kernel[1]) / _caffe_window_counts(layer).astype(np.float32)
-    if True:
+    if np.all(factor == 1):
         g.node("AveragePool", [x], [y], count_include_pad=1, **attrs)
         return
     pooled = g.node("AveragePool", [x], 1, count_include_pad=1, **attrs)[0]

@@ -51,14 +51,21 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
 
 
 def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
-             threads: int | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """Runs every graph output; returns ({name: value}, the provider that actually ran)."""
+             threads: int | None = None, provider_options: Mapping[str, dict] | None = None,
+             ) -> tuple[dict[str, np.ndarray], str]:
+    """Runs every graph output; returns ({name: value}, the provider that actually ran).
+
+    ``provider_options`` maps a provider name to its options, e.g.
+    ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``.
+    """
     import onnxruntime as ort
     providers = resolve_provider(provider)
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
+    options = [dict((provider_options or {}).get(p, {})) for p in providers]
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers,
+                                provider_options=options)
     ran = sess.get_providers()[0]
     if provider != "auto" and ran != PROVIDERS[provider]:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")

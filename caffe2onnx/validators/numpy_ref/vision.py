@@ -111,7 +111,8 @@ def pool2d(x: np.ndarray, method: str, kernel, stride, pad, out_hw) -> np.ndarra
     for o, s, k, pd, d in zip(out_hw, stride, kernel, pad, h_w):
         start = np.arange(o) * s - pd
         sizes.append(np.minimum(start + k, d + pd) - start)
-    return acc / np.outer(sizes[0], sizes[1]).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a window wholly past the input: 0/0 as Caffe
+        return acc / np.outer(sizes[0], sizes[1]).astype(np.float32)
 
 
 @FORWARDS.register("Pooling")

@@ -1,0 +1,174 @@
+"""Orchestration of one parity check: net + inputs -> reference and ONNX -> per-blob verdicts.
+
+Every intermediate tensor of the ONNX model is exposed as an output (tensor names
+are the Net's tensor names), so each Caffe layer's output is compared, in Caffe's
+execution order. The first failing one is the first diverging layer: all the
+tensors it reads were produced earlier and matched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from ..errors import Caffe2OnnxError
+from ..ir import Net
+from .compare import BlobStats, compare_blob, tolerances
+from .inputs import Preprocess, make_inputs
+from .references import get_reference
+
+
+class ValidationError(Caffe2OnnxError):
+    """The check could not run: unreadable model, inputs that do not fit, onnxruntime failure."""
+
+
+@dataclass
+class ValidationResult:
+    """Everything ``report`` renders; ``blobs`` is in execution order."""
+
+    net: str
+    onnx: str
+    reference: str
+    provider: str  # the onnxruntime execution provider that actually ran
+    atol: float
+    rtol: float
+    inputs: dict[str, dict[str, Any]]  # name -> {"shape": [...], "source": "..."}
+    outputs: tuple[str, ...]
+    blobs: list[BlobStats]
+    not_compared: list[str] = field(default_factory=list)
+    first_divergence: dict[str, Any] | None = None  # layer, type, params, tensor, inputs
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(b.passed for b in self.blobs) and bool(self.blobs)
+
+    @property
+    def failures(self) -> list[BlobStats]:
+        return [b for b in self.blobs if not b.passed]
+
+
+def jsonable(value: Any) -> Any:
+    """Layer params (frozen dataclasses, tuples, numpy scalars) as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: str | Path | onnx.ModelProto, *,
+             reference: str = "auto", provider: str = "cpu", atol: float | None = None,
+             rtol: float | None = None, inputs: Mapping[str, np.ndarray] | None = None,
+             input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
+             input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None) -> ValidationResult:
+    """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
+
+    ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
+    missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
+    """
+    from ..parser import load
+    ref = get_reference(reference)
+    if net is None:
+        net = load(prototxt, caffemodel, input_shapes=input_shapes)
+    values, sources = make_inputs(net, input_specs, seed, preprocess)
+    for name, value in (inputs or {}).items():
+        if name not in net.inputs:
+            raise ValidationError(f"the net has no input '{name}' (its inputs: {', '.join(net.inputs)})")
+        values[name], sources[name] = np.ascontiguousarray(value, np.float32), "array"
+    onnx_model, onnx_name = _load_onnx(model)
+    _check_onnx_inputs(onnx_model, values)
+
+    t0 = time.perf_counter()
+    want = ref.run(net, prototxt, caffemodel, values)
+    t1 = time.perf_counter()
+    got, ran = _run_onnx(onnx_model, net, values, provider)
+    t2 = time.perf_counter()
+
+    atol, rtol = tolerances(ran, atol, rtol)
+    blobs, missing = [], []
+    for layer in net.layers:
+        for tensor in layer.outputs:
+            if tensor not in want or tensor not in got:
+                missing.append(tensor)
+                continue
+            blobs.append(compare_blob(tensor, got[tensor], want[tensor], atol, rtol, blob=net.tensors[tensor].blob,
+                                      layer=layer.name, layer_type=layer.type, is_output=tensor in net.outputs))
+    lost = [o for o in net.outputs if o in missing]
+    if lost:
+        raise ValidationError(f"net output(s) {', '.join(lost)} missing from the "
+                              + ("reference" if lost[0] not in want else "ONNX model's tensors"))
+    result = ValidationResult(
+        net=net.name or "caffe_net", onnx=onnx_name, reference=ref.name, provider=ran, atol=atol, rtol=rtol,
+        inputs={n: {"shape": list(values[n].shape), "source": sources[n]} for n in net.inputs},
+        outputs=tuple(net.outputs), blobs=blobs, not_compared=missing,
+        seconds={"reference": round(t1 - t0, 3), "onnx": round(t2 - t1, 3)})
+    if result.failures:
+        result.first_divergence = _divergence(net, result.failures[0], {b.tensor: b for b in blobs})
+    return result
+
+
+def _load_onnx(model) -> tuple[onnx.ModelProto, str]:
+    if isinstance(model, onnx.ModelProto):
+        return model, "<in-memory model>"
+    try:
+        return onnx.load(str(model)), str(model)
+    except Exception as e:  # a missing file, or bytes that are not a ModelProto
+        raise ValidationError(f"cannot read ONNX model {model}: {e}") from None
+
+
+def _check_onnx_inputs(model: onnx.ModelProto, values: Mapping[str, np.ndarray]) -> None:
+    inits = {i.name for i in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        if vi.name not in values:
+            raise ValidationError(f"the ONNX model has an input '{vi.name}' that the Caffe net does not "
+                                  f"(net inputs: {', '.join(values)})")
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+        shape = values[vi.name].shape
+        if len(dims) != len(shape) or any(d is not None and d != s for d, s in zip(dims, shape)):
+            raise ValidationError(f"ONNX input '{vi.name}' has shape {['?' if d is None else d for d in dims]}, "
+                                  f"the Caffe net's is {list(shape)}: give --input-shape as at conversion")
+
+
+def provider_options() -> dict[str, dict[str, str]]:
+    """TF32 off: its 10-bit mantissa would hide real differences behind loose bounds."""
+    os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")  # TensorRT has no option of its own for it
+    return {"CUDAExecutionProvider": {"use_tf32": "0"}}
+
+
+def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str) -> tuple[dict[str, np.ndarray], str]:
+    from .onnx_runner import expose_tensors, run_onnx
+    exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
+    feeds = {i.name for i in model.graph.input}
+    try:
+        got, ran = run_onnx(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
+                            provider_options=provider_options())
+        return {**values, **got}, ran
+    except Caffe2OnnxError:
+        raise
+    except Exception as e:  # onnxruntime's own exception types
+        raise ValidationError(f"onnxruntime cannot run the model: {e}") from None
+
+
+def _divergence(net: Net, first: BlobStats, by_tensor: Mapping[str, BlobStats]) -> dict[str, Any]:
+    layer = net.layer(first.layer)
+    ins = []
+    for tensor in layer.inputs:
+        b = by_tensor.get(tensor)
+        status = ("net input" if tensor in net.inputs else "not compared") if b is None else \
+            ("matched" if b.passed else "diverged")
+        ins.append({"tensor": tensor, "status": status, "max_abs": None if b is None else b.max_abs})
+    return {"layer": layer.name, "type": layer.type, "params": jsonable(layer.params), "tensor": first.tensor,
+            "blob": first.blob, "bottoms": list(layer.bottoms), "inputs": ins}
