@@ -30,6 +30,13 @@ def add_parser(sub) -> None:
     p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
     p.add_argument("--level", type=int, default=0, help="NetState level for include/exclude rules")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--validate", action="store_true",
+                   help="after writing, compare every layer's output with --validate-reference on seeded "
+                        "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
+                        "numerical mismatch (the file is kept for inspection), 2 if the check cannot run")
+    p.add_argument("--validate-reference", choices=["auto", "caffe", "numpy"], default="auto",
+                   help="reference for --validate: real Caffe, the NumPy reference, or auto (caffe if "
+                        "importable, else numpy)")
     p.set_defaults(run=run, parser=p)
 
 

@@ -107,3 +107,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"caffe2onnx validate: error: cannot write the report: {e}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_PASS if result.passed else EXIT_MISMATCH
+
+
+def validate_converted(net, prototxt, caffemodel, onnx_path: str, reference: str, quiet: bool) -> int:
+    """``convert --validate``: checks the file just written; the validate exit codes."""
+    from ..errors import Caffe2OnnxError
+    from ..validators.check import validate
+    from ..validators.report import format_table
+    try:
+        result = validate(prototxt, caffemodel, onnx_path, reference=reference, provider="cpu", net=net)
+    except Caffe2OnnxError as e:
+        print(f"caffe2onnx: validation could not run: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    if not result.passed:
+        print(format_table(result), file=sys.stderr)
+        print(f"caffe2onnx: {onnx_path} was written but does NOT match the {result.reference} reference",
+              file=sys.stderr)
+        return EXIT_MISMATCH
+    if not quiet:
+        worst = max(result.blobs, key=lambda b: b.max_rel)
+        print(f"  validated      {len(result.blobs)} tensors match the {result.reference} reference on "
+              f"{result.provider} (worst max rel diff {worst.max_rel:.1e}, rtol {result.rtol:g})")
+    return EXIT_PASS
