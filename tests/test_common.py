@@ -1,7 +1,8 @@
 """Shape-moving and combining layers against real Caffe, at every opset in OPSETS."""
 import pytest
 
-from harness import check_case, input_layer
+import caffe2onnx
+from harness import OPSETS, assert_close, check_case, input_layer, onnx_blobs, reference
 
 
 def _layer(type_: str, body: str = "", bottoms=("data",), tops=("out",), name: str = "l") -> str:
@@ -73,7 +74,23 @@ CASES = {
     "eltwise_max": ([(2, 3, 4, 5)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
                                                ("data", "data1", "data2"))),
     "eltwise_max_2d": ([(3, 7)] * 2, _layer("Eltwise", "eltwise_param { operation: MAX }", ("data", "data1"))),
-    "eltwise_inplace": ([(2, 3, 4)] * 2, _layer("Eltwise", "", ("data", "data1"), ("data",))),
+}
+
+# In place, Caffe's Eltwise fills its top first and then reads the aliased bottom as the running result.
+INPLACE = {
+    "sum_top0": ([(2, 3, 4)] * 2, _layer("Eltwise", "", ("data", "data1"), ("data",))),
+    "sum_top1_coeff": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { coeff: 2 coeff: -0.5 coeff: 3 }",
+                                               ("data", "data1", "data2"), ("data1",))),
+    "sum_twice": ([(2, 3, 4)], _layer("Eltwise", "", ("data", "data"), ("data",))),
+    "prod_top0": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: PROD }",
+                                          ("data", "data1", "data2"), ("data",))),
+    "prod_top2": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: PROD }",
+                                          ("data", "data1", "data2"), ("data2",))),
+    "max_top0": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
+                                         ("data", "data1", "data2"), ("data",))),
+    "max_top2": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
+                                         ("data", "data1", "data2"), ("data2",))),
+    "max_twice": ([(2, 3, 4)], _layer("Eltwise", "eltwise_param { operation: MAX }", ("data", "data"), ("data",))),
 }
 
 
@@ -86,6 +103,16 @@ def _inputs(shapes) -> str:
 def test_common(tmp_path, case):
     shapes, text = CASES[case]
     check_case(tmp_path, f"common_{case}", _inputs(shapes) + text, {})
+
+
+@pytest.mark.parametrize("case", sorted(INPLACE))
+def test_eltwise_in_place(tmp_path, case):
+    """ONNX against real Caffe only: the NumPy reference does not model Caffe's in-place reads."""
+    shapes, text = INPLACE[case]
+    net_path, model_path, ref = reference(tmp_path, f"common_eltwise_inplace_{case}", _inputs(shapes) + text, {})
+    net = caffe2onnx.load(net_path, model_path)
+    for opset in OPSETS:
+        assert_close(onnx_blobs(net, opset, ref.inputs), ref.blobs, net.tensors)
 
 
 def test_layer_chain(tmp_path):

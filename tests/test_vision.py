@@ -4,6 +4,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.convert import build_model
+from caffe2onnx.errors import UnsupportedLayerError
 from harness import OPSETS, assert_close, check_case, input_layer, onnx_blobs, reference
 
 
@@ -69,6 +70,14 @@ def test_shared_weights_multiple_bottoms(tmp_path, type_):
             + _layer(type_, "convolution_param", "num_output: 6 kernel_size: 3 stride: 2 group: 2",
                      bottoms=("a", "b"), tops=("ya", "yb")))
     check_case(tmp_path, f"vision_{type_.lower()}_two_bottoms", text, {})
+
+
+def test_conv_per_axis_lists_must_agree(tmp_path):
+    (tmp_path / "n.prototxt").write_text(input_layer((1, 2, 4, 5, 6)) + _layer(
+        "Convolution", "convolution_param", "num_output: 2 kernel_size: 2 kernel_size: 3 kernel_size: 1 "
+        "stride: 1 stride: 2"))
+    with pytest.raises(UnsupportedLayerError, match="convolution_param.stride"):
+        caffe2onnx.load(tmp_path / "n.prototxt")
 
 
 # name: (input shape, pooling_param body)

@@ -45,8 +45,7 @@ def _end_pads(layer: Layer) -> list[int]:
         # The last window ends at (o-1)*s + k - pad; input beyond that is never read (end < 0).
         end = (o - 1) * s + k - d - pad
         ends.append(end)
-        if (d + pad + max(end, 0) - k) // s + 1 != o:
-            raise AssertionError(f"pooling plan for layer {layer.name!r} gives the wrong output size")
+        assert (d + pad + max(end, 0) - k) // s + 1 == o, f"pooling plan for {layer.name!r} is off"
     return ends
 
 
