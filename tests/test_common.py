@@ -76,21 +76,19 @@ CASES = {
     "eltwise_max_2d": ([(3, 7)] * 2, _layer("Eltwise", "eltwise_param { operation: MAX }", ("data", "data1"))),
 }
 
-# In place, Caffe's Eltwise fills its top first and then reads the aliased bottom as the running result.
+# In place (top = bottom 0), Caffe's SUM and MAX fill the top first, so bottom 0 reads as 0 / -FLT_MAX.
 INPLACE = {
-    "sum_top0": ([(2, 3, 4)] * 2, _layer("Eltwise", "", ("data", "data1"), ("data",))),
-    "sum_top1_coeff": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { coeff: 2 coeff: -0.5 coeff: 3 }",
-                                               ("data", "data1", "data2"), ("data1",))),
-    "sum_twice": ([(2, 3, 4)], _layer("Eltwise", "", ("data", "data"), ("data",))),
-    "prod_top0": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: PROD }",
+    "sum": ([(2, 3, 4)] * 2, _layer("Eltwise", "", ("data", "data1"), ("data",))),
+    "sum_coeff": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { coeff: 2 coeff: -0.5 coeff: 3 }",
                                           ("data", "data1", "data2"), ("data",))),
-    "prod_top2": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: PROD }",
-                                          ("data", "data1", "data2"), ("data2",))),
-    "max_top0": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
-                                         ("data", "data1", "data2"), ("data",))),
-    "max_top2": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
-                                         ("data", "data1", "data2"), ("data2",))),
-    "max_twice": ([(2, 3, 4)], _layer("Eltwise", "eltwise_param { operation: MAX }", ("data", "data"), ("data",))),
+    "prod": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: PROD }",
+                                     ("data", "data1", "data2"), ("data",))),
+    "max": ([(2, 3, 4)] * 3, _layer("Eltwise", "eltwise_param { operation: MAX }",
+                                    ("data", "data1", "data2"), ("data",))),
+    "max_neg_inf": ([(2, 3, 4)] * 2, _layer("Power", "power_param { scale: 0 shift: 0 power: -1 }", ("data1",),
+                                            ("ninf",), "ninf_pos") + _layer("Power", "power_param { scale: -1 }",
+                                            ("ninf",), ("ninf",), "neg")
+                    + _layer("Eltwise", "eltwise_param { operation: MAX }", ("data", "ninf"), ("data",))),
 }
 
 

@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not args.quiet:
         _summary(net, built.model, args, time.perf_counter() - progress.t0)
+    if args.validate:
+        from .validate_cmd import validate_converted
+        return validate_converted(net, prototxt, caffemodel, args.output, args.validate_reference, args.quiet)
     return 0
 
 

@@ -105,36 +105,22 @@ def softmax(layer: Layer, g: GraphBuilder) -> None:
 def eltwise(layer: Layer, g: GraphBuilder) -> None:
     """PROD, MAX, or SUM of coeff_i * x_i, accumulated in bottom order exactly as Caffe does."""
     p = layer.params
-    # In place, Caffe's top IS one bottom: it fills the top (0 for SUM, -FLT_MAX for MAX) and then
-    # reads that bottom as the running result. Reproduce those reads.
-    alias = [b == layer.tops[0] for b in layer.bottoms]
-    xs = list(layer.inputs)
-    acc: str | None = None  # None: the top still holds Caffe's fill value
+    xs, coeffs = list(layer.inputs), list(p.coeffs)
+    # In place (top = bottom 0, the only alias Caffe allows) SUM and MAX first fill the top with
+    # 0 / -FLT_MAX and so read bottom 0 as that fill value; PROD reads it before writing.
+    in_place = layer.bottoms[0] == layer.tops[0]
+    if p.operation == "MAX":
+        if in_place:
+            xs[0] = g.const(np.float32(-np.finfo(np.float32).max), "fill")
+        g.node("Max", xs, list(layer.outputs))
+        return
     if p.operation == "SUM":
-        for x, c, aliased in zip(xs, p.coeffs, alias):
-            if aliased and acc is None:
-                continue  # reads the zero fill
-            term = acc if aliased else x
-            if c != 1:
-                term = g.node("Mul", [term, g.const(np.float32(c), "coeff")])[0]
-            acc = term if acc is None else g.node("Add", [acc, term])[0]
-        fill = 0.0
-    elif p.operation == "PROD":
-        acc = g.node("Mul", xs[:2])[0]  # reads both bottoms before writing the top
-        for x, aliased in zip(xs[2:], alias[2:]):
-            acc = g.node("Mul", [acc, acc if aliased else x])[0]
-    else:
-        fill = float(-np.finfo(np.float32).max)
-        first = [g.const(np.float32(fill), "fill") if a else x for x, a in zip(xs[:2], alias[:2])]
-        if not all(alias[:2]):
-            acc = g.node("Max", first)[0]
-        for x, aliased in zip(xs[2:], alias[2:]):
-            if not aliased:  # an aliased later bottom compares the top with itself
-                acc = x if acc is None else g.node("Max", [acc, x])[0]
-    out = list(layer.outputs)
-    if acc is None:
-        g.node("Expand", [g.const(np.float32(fill), "fill"), g.node("Shape", [xs[0]])[0]], out)
-    elif g.nodes and acc == g.nodes[-1].output[0]:
-        g.nodes[-1].output[0] = out[0]  # the last node writes the top directly
-    else:
-        g.node("Identity", [acc], out)
+        if in_place:
+            xs, coeffs = xs[1:], coeffs[1:]
+        xs = [x if c == 1 else g.node("Mul", [x, g.const(np.float32(c), "coeff")])[0] for x, c in zip(xs, coeffs)]
+    op = "Add" if p.operation == "SUM" else "Mul"
+    acc = xs[0]
+    for i, x in enumerate(xs[1:], start=2):
+        acc = g.node(op, [acc, x], list(layer.outputs) if i == len(xs) else 1)[0]
+    if len(xs) == 1:
+        g.node("Identity", [acc], list(layer.outputs))
