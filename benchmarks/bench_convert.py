@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import Phases, mb, repeat, run_child, table, verdict, warm_page_cache  # noqa: E402
+from benchmarks.measure import Phases, mb, repeat, run_child, spread, table, verdict, warm_page_cache  # noqa: E402
 
 TIME_LIMIT, RSS_RATIO_LIMIT = 5.0, 2.5  # for the VGG16-sized model
 GOOGLENET = ROOT / "examples" / "googlenet" / "deploy.prototxt"
@@ -79,14 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         if name == "VGG16":
             targets = f"time {verdict(secs, TIME_LIMIT)}, RSS {verdict(ratio, RSS_RATIO_LIMIT)}"
             ok = secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT
-        rows.append([name, mb(size), mb(worst["onnx_bytes"]), f"{secs:.2f} s", mb(worst["baseline_rss"]),
+        rows.append([name, mb(size), mb(worst["onnx_bytes"]), spread(secs, worst), mb(worst["baseline_rss"]),
                      mb(worst["peak_rss"]), f"{ratio:.2f}x", targets])
         phases = run_child(Path(__file__), ["phases", *files])
         for p in phases["phases"]:
             phase_rows.append([name, p["phase"], f"{p['seconds']:.2f} s", mb(p["rss"]), mb(p["peak_rss"]),
                                f"{p['peak_rss'] / size:.2f}x"])
     print(f"conversion to .onnx via {args.via} (opset 17, checked), median of {args.runs} fresh processes\n")
-    print(table(["model", "caffemodel", ".onnx", "time", "RSS after imports", "peak RSS", "peak / caffemodel",
+    print(table(["model", "caffemodel", ".onnx", "time, median (min-max)", "RSS after imports", "peak RSS", "peak / caffemodel",
                  f"targets (VGG16: <= {TIME_LIMIT:g} s, <= {RSS_RATIO_LIMIT:g}x)"], rows))
     print("\nwhere it goes (one more run, phase by phase; peak RSS = highest so far)\n")
     print(table(["model", "phase", "time", "RSS at end", "peak RSS", "peak / caffemodel"], phase_rows))

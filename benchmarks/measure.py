@@ -57,8 +57,8 @@ class Phases:
 
 def run_child(script: Path, args: Sequence[str], env: dict[str, str] | None = None,
               timeout: float = 600) -> dict[str, Any]:
-    """Runs ``python SCRIPT --child ARGS`` in a fresh process and returns its JSON result."""
-    full_env = dict(os.environ, **(env or {}))
+    """Runs ``python SCRIPT --child ARGS`` in a fresh process (environment ``env``, default ours)."""
+    full_env = dict(os.environ if env is None else env)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     r = subprocess.run([sys.executable, str(script), "--child", *args], capture_output=True, text=True,
                        env=full_env, timeout=timeout)
@@ -69,9 +69,16 @@ def run_child(script: Path, args: Sequence[str], env: dict[str, str] | None = No
 
 
 def repeat(fn: Callable[[], dict[str, Any]], runs: int) -> tuple[float, dict[str, Any]]:
-    """Median seconds over runs, and the result with the highest peak RSS."""
+    """Median seconds over runs, and the result with the highest peak RSS (``all_seconds`` added)."""
     results = [fn() for _ in range(runs)]
-    return statistics.median(r["seconds"] for r in results), max(results, key=lambda r: r["peak_rss"])
+    worst = dict(max(results, key=lambda r: r["peak_rss"]), all_seconds=[r["seconds"] for r in results])
+    return statistics.median(r["seconds"] for r in results), worst
+
+
+def spread(secs: float, result: dict[str, Any]) -> str:
+    """"median s (min-max)" over the runs."""
+    times = result["all_seconds"]
+    return f"{secs:.2f} s ({min(times):.2f}-{max(times):.2f})" if len(times) > 1 else f"{secs:.2f} s"
 
 
 def warm_page_cache(*paths: Path) -> None:

@@ -34,7 +34,8 @@ def write_caffemodel(path: str | Path, layers: Iterable[tuple[str, str, list[np.
                 f.write(proto.NetParameter(name=name).SerializeToString())
             for layer_name, layer_type, blobs in layers:
                 head = proto.LayerParameter(name=layer_name, type=layer_type).SerializeToString()
-                arrays = [np.ascontiguousarray(b, dtype="<f4") for b in blobs]
+                # ascontiguousarray makes 0-D blobs 1-D; Caffe keeps scalar blobs (Scale num_axes 0) 0-D
+                arrays = [np.ascontiguousarray(b, dtype="<f4").reshape(np.shape(b)) for b in blobs]
                 blob_msgs = []
                 for a in arrays:
                     h = _blob_header(tuple(a.shape), a.nbytes)

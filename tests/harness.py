@@ -60,8 +60,11 @@ def _golden_path(case_id: str) -> Path:
 
 
 def reference(tmp_path: Path, case_id: str, prototxt: str, input_shapes: dict[str, tuple],
-              seed: int = 0, input_scale: float = 1.0) -> tuple[Path, Path, Reference]:
-    """Writes the case's prototxt and caffemodel into tmp_path and returns real Caffe's blobs."""
+              seed: int = 0, input_scale: float = 1.0, tweak_weights=None) -> tuple[Path, Path, Reference]:
+    """Writes the case's prototxt and caffemodel into tmp_path and returns real Caffe's blobs.
+
+    ``tweak_weights(weights)`` may replace entries of {layer: [blobs]} before they are written
+    (e.g. a BatchNorm moving-average factor other than 1)."""
     net_path = tmp_path / "net.prototxt"
     net_path.write_text(prototxt)
     model_path = tmp_path / "net.caffemodel"
@@ -69,6 +72,8 @@ def reference(tmp_path: Path, case_id: str, prototxt: str, input_shapes: dict[st
     if live_caffe():
         net = caffe2onnx.load(net_path, random_weights=seed, input_shapes=input_shapes)
         weights = {l.name: list(l.weights) for l in net.layers if l.weights}
+        if tweak_weights is not None:
+            tweak_weights(weights)
         rng = np.random.default_rng(seed + 1)
         inputs = {n: (rng.standard_normal(net.shape(n)) * input_scale).astype(np.float32) for n in net.inputs}
         _write_weights(model_path, net, weights)
@@ -120,6 +125,11 @@ def assert_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], names,
             continue
         a, b = np.asarray(got[name], np.float64), np.asarray(want[name], np.float64)
         assert a.shape == b.shape, f"{name}: shape {a.shape} vs Caffe {b.shape}"
+        nan_a, nan_b = np.isnan(a), np.isnan(b)
+        if (nan_a != nan_b).any():  # a NaN would otherwise slip through every comparison below
+            failures.append(f"{name}: NaN at {int((nan_a != nan_b).sum())} position(s) where the other side has none")
+            continue
+        a, b = np.where(nan_a, 0, a), np.where(nan_b, 0, b)
         scale = max(float(np.abs(b).max()), 1e-30) if relative else 1.0
         mx, mean = float(np.abs(a - b).max()) / scale, float(np.abs(a - b).mean()) / scale
         if mx > max_abs or mean > mean_abs:
@@ -129,15 +139,36 @@ def assert_close(got: dict[str, np.ndarray], want: dict[str, np.ndarray], names,
 
 def check_case(tmp_path: Path, case_id: str, prototxt: str, input_shapes: dict[str, tuple],
                opsets=OPSETS, seed: int = 0, max_abs: float = 1e-4, mean_abs: float = 1e-5,
-               input_scale: float = 1.0) -> None:
+               input_scale: float = 1.0, tweak_weights=None) -> None:
     """The whole round trip for one case at each opset; every tensor compared."""
-    net_path, model_path, ref = reference(tmp_path, case_id, prototxt, input_shapes, seed, input_scale)
+    net_path, model_path, ref = reference(tmp_path, case_id, prototxt, input_shapes, seed, input_scale,
+                                          tweak_weights)
     net = caffe2onnx.load(net_path, model_path, input_shapes=input_shapes)
     for opset in opsets:
         got = onnx_blobs(net, opset, ref.inputs)
         assert_close(got, ref.blobs, net.tensors, max_abs=max_abs, mean_abs=mean_abs)
     assert_close(numpy_blobs(net, ref.inputs), ref.blobs, net.tensors, max_abs=max_abs, mean_abs=mean_abs,
                  what="NumPy reference")
+
+
+def reshaped_prototxt(src: Path, dst: Path, shapes: dict[str, tuple]) -> Path:
+    """A copy of a prototxt whose declared input shapes are replaced (so Caffe builds it at that size)."""
+    from google.protobuf import text_format
+    from caffe2onnx.parser.text import read_prototxt
+    from caffe2onnx.parser.upgrade import upgrade_net
+
+    param = read_prototxt(src)
+    upgrade_net(param, str(src))
+    for layer in param.layer:
+        if layer.type == "Input":
+            for i, top in enumerate(layer.top):
+                if top in shapes:
+                    while len(layer.input_param.shape) <= i:
+                        layer.input_param.shape.add()
+                    del layer.input_param.shape[i].dim[:]
+                    layer.input_param.shape[i].dim.extend(shapes[top])
+    dst.write_text(text_format.MessageToString(param))
+    return dst
 
 
 def input_layer(shape, name: str = "data") -> str:

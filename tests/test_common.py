@@ -127,3 +127,46 @@ def test_layer_chain(tmp_path):
         _layer("Reshape", "reshape_param { shape { dim: 0 dim: -1 } }", ("cat",), ("out",), "reshape"),
     ])
     check_case(tmp_path, "common_chain", text, {})
+
+
+DYNAMIC_NET = _inputs([(1, 4, 6, 5)]) + "".join([
+    _layer("BatchNorm", "", ("data",), ("bn",), "bn"),
+    _layer("BatchNorm", "batch_norm_param { use_global_stats: false }", ("data",), ("bnb",), "bn_batch"),
+    _layer("Scale", "scale_param { bias_term: true }", ("bn",), ("bn",), "scale"),
+    _layer("PReLU", "", ("bn",), ("bn",), "prelu"),
+    _layer("MVN", "mvn_param { across_channels: true }", ("bnb",), ("mvn",), "mvn"),
+    _layer("Power", "power_param { power: 3 scale: 0 shift: 0.5 }", ("mvn",), ("const",), "const"),
+    _layer("Eltwise", "eltwise_param { coeff: 1 coeff: -2 coeff: 0.5 }", ("bn", "mvn", "const"), ("sum",), "sum"),
+    _layer("Slice", "slice_param { slice_point: 1 }", ("sum",), ("s0", "s1"), "slice"),
+    _layer("Bias", "", ("s1", "s0"), ("biased",), "bias") if False else
+    _layer("Scale", "scale_param { axis: 0 }", ("s1", "s0"), ("prod",), "scale2"),
+    _layer("Crop", "crop_param { axis: 2 offset: 1 offset: 2 }", ("prod", "s0"), ("crop",), "crop")
+    if False else _layer("Permute", "permute_param { order: 0 order: 2 order: 3 order: 1 }", ("prod",), ("p",), "perm"),
+    _layer("Flatten", "flatten_param { axis: 2 }", ("p",), ("f",), "flat"),
+    _layer("InnerProduct", "inner_product_param { num_output: 4 axis: 2 }", ("f",), ("ip2",), "ip2"),
+    _layer("Softmax", "softmax_param { axis: 1 }", ("ip2",), ("prob",), "prob"),
+    _layer("InnerProduct", "inner_product_param { num_output: 5 }", ("sum",), ("ip",), "ip"),
+    _layer("Reshape", "reshape_param { shape { dim: 0 dim: -1 } }", ("prob",), ("flat_prob",), "reshape"),
+    _layer("Concat", "", ("flat_prob", "ip"), ("out",), "cat"),
+])
+
+
+@pytest.mark.parametrize("opset", OPSETS)
+def test_dynamic_batch_against_caffe(tmp_path, opset):
+    """A --dynamic-batch model run on batch 1 and 3 gives real Caffe's numbers at each batch size."""
+    if not live_caffe():
+        pytest.skip("real Caffe (pycaffe) is not installed; this check runs it on batch 1 and batch 3")
+    prototxt, weights = tmp_path / "net.prototxt", tmp_path / "net.caffemodel"
+    prototxt.write_text(DYNAMIC_NET)
+    write_net_weights(weights, caffe2onnx.load(prototxt, random_weights=5))
+    net = caffe2onnx.load(prototxt, weights)
+    model = build_model(net, opset=opset, dynamic_batch=True)
+    check_model(model)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    rng = np.random.default_rng(opset)
+    for batch in (1, 3):
+        x = rng.standard_normal((batch, 4, 6, 5)).astype(np.float32)
+        want = blobs_for_net(net, run_caffe(prototxt, weights, {"data": x}))
+        got, _ = run_onnx(model, {"data": x})
+        assert got["out"].shape[0] == batch
+        assert_close(got, want, net.outputs)

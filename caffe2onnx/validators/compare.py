@@ -34,6 +34,8 @@ import numpy as np
 # rtol alone would be meaningless on blobs that are (nearly) all zeros, and atol
 # alone is impossible on large blobs (one ulp at magnitude 1000 is already 6e-5),
 # hence the OR: atol 1e-4 covers small-magnitude blobs such as probabilities.
+# Measured: BVLC GoogLeNet (seeded random weights, 142 blobs) vs real Caffe, worst
+# max_rel 3.7e-6 (the prob blob; 1.0e-6 elsewhere): 27x below rtol.
 CPU_ATOL = 1e-4
 CPU_RTOL = 1e-4
 # CUDA/TensorRT: cuDNN picks algorithms (Winograd, FFT, split-K GEMMs) whose rounding

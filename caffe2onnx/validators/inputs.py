@@ -166,7 +166,6 @@ def read_mean_file(path: str | Path) -> np.ndarray:
     data = np.asarray(blob.data if len(blob.data) else blob.double_data, np.float32)
     if int(np.prod(dims)) != data.size or data.size == 0:
         raise InputError(f"mean file {path}: {data.size} values for shape {dims}")
-    dims = [d for d in dims]
     while len(dims) > 3 and dims[0] == 1:
         dims = dims[1:]
     if len(dims) != 3:

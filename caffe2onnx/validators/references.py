@@ -93,7 +93,9 @@ class OpenCVReference:
         values = cvnet.forward([l.name for l in layers]) if layers else []
         out = {k: np.asarray(v) for k, v in inputs.items()}
         for layer, value in zip(layers, values):
-            out[layer.outputs[0]] = np.asarray(value).reshape(layer.output_shapes[0])
+            value = np.asarray(value)
+            shape = layer.output_shapes[0]
+            out[layer.outputs[0]] = value.reshape(shape) if value.size == int(np.prod(shape)) else value
         return out
 
 

@@ -128,12 +128,15 @@ def format_table(r: ValidationResult, layers: bool = False) -> str:
     if r.first_divergence:
         d, b = r.first_divergence, r.failures[0]
         params = d["params"]
-        ptext = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else str(params)
+        ptext = ", ".join(f"{k}={v}" for k, v in params.items()) if isinstance(params, dict) else \
+            ("" if params is None else str(params))
         lines += [f"  FIRST DIVERGING LAYER: '{d['layer']}' (type {d['type']}), output '{d['tensor']}' "
                   f"(blob '{d['blob']}')",
                   f"    {_failure_text(b, r)}",
                   f"    params: {ptext or '(none)'}",
-                  "    inputs: " + (", ".join(f"{i['tensor']} {i['status']}" for i in d["inputs"]) or "(none)")]
+                  "    inputs: " + (", ".join(f"{i['tensor']} {i['status']}" + (f" (max abs {_e(i['max_abs'])})" if
+                                                                            i["max_abs"] is not None else "")
+                                        for i in d["inputs"]) or "(none)")]
     shown = r.blobs if layers else [b for b in r.blobs if b.tensor in r.outputs]
     if r.first_divergence and not layers and r.failures[0] not in shown:
         shown = [r.failures[0]] + shown

@@ -26,7 +26,11 @@ def load_rgb(path: str | Path, crop: bool = False) -> np.ndarray:
         from PIL import Image
     except ImportError:
         raise SystemExit("classify.py reads images with Pillow, which is not installed: pip install pillow") from None
-    with Image.open(path) as img:
+    try:
+        img = Image.open(path)
+    except OSError as e:  # missing file, or a format Pillow cannot read
+        raise SystemExit(f"cannot read image {path}: {e}") from None
+    with img:
         img = img.convert("RGB")
         side = CROP_FROM if crop else SIZE
         img = img.resize((side, side), Image.BILINEAR)

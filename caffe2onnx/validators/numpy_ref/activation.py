@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ...ir import Layer
-from .registry import FORWARDS
+from .registry import FORWARDS, refuse_in_place
 
 f32 = np.float32
 
@@ -37,6 +37,7 @@ def tanh(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
 @FORWARDS.register("AbsVal")
 def absval(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """|x|."""
+    refuse_in_place(layer, "real Caffe refuses in-place computation for AbsVal (CHECK top != bottom)")
     return [np.abs(_x(xs))]
 
 
