@@ -1,13 +1,14 @@
 """Wall time and peak RSS of a full conversion to an .onnx file: GoogLeNet and VGG16-sized.
 
-    python benchmarks/bench_convert.py [--dir /tmp/caffe2onnx-bench] [--runs 3] [--via api|cli]
+    python benchmarks/bench_convert.py [--dir /tmp/caffe2onnx-bench] [--runs 3] [--via file api cli]
 
-The measured step is ``caffe2onnx.convert.convert(...)`` + ``save_model(...)``
-(``--via cli``: ``caffe2onnx convert -q ...`` in-process), each run in a fresh
-process. A further run times the phases convert() goes through (load,
-build_model, check_model, save_model) with the peak RSS reached by the end
-of each, to show where time and memory go. Targets, VGG16: <= 5 s and peak
-RSS <= 2.5x the caffemodel's size.
+Each entry point is measured in fresh processes: ``file`` is
+``caffe2onnx.convert.convert_file(out, prototxt, caffemodel)`` (weights
+streamed to the file), ``api`` is ``convert(...)`` + ``save_model(...)`` (a
+complete in-memory ModelProto), ``cli`` is ``caffe2onnx convert -q`` run
+in-process. One more run per path times its phases with the peak RSS reached
+by the end of each, to show where time and memory go. Targets, VGG16: <= 5 s
+and peak RSS <= 2.5x the caffemodel's size.
 """
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ GOOGLENET = ROOT / "examples" / "googlenet" / "deploy.prototxt"
 def child(mode: str, prototxt: str, caffemodel: str, output: str) -> None:
     import caffe2onnx.convert as cv
     ph = Phases()
-    if mode == "api":
+    if mode == "file":
+        cv.convert_file(output, prototxt, caffemodel)
+        ph.mark("convert_file")
+    elif mode == "api":
         cv.save_model(cv.convert(prototxt, caffemodel), output)
         ph.mark("convert + save_model")
     elif mode == "cli":
@@ -35,9 +39,17 @@ def child(mode: str, prototxt: str, caffemodel: str, output: str) -> None:
         if main(["convert", prototxt, caffemodel, "-o", output, "-q"]) != 0:
             raise SystemExit("caffe2onnx convert failed")
         ph.mark("caffe2onnx convert")
-    else:
-        from caffe2onnx import load
-        net = load(prototxt, caffemodel)
+    elif mode == "file-phases":  # what convert_file does
+        net = cv.load(prototxt, caffemodel)
+        ph.mark("load")
+        built = cv.build(net, cv.DEFAULT_OPSET)
+        ph.mark("build")
+        built.check()
+        ph.mark("BuiltModel.check")
+        built.save(output)
+        ph.mark("BuiltModel.save")
+    else:  # "api-phases": what convert + save_model do
+        net = cv.load(prototxt, caffemodel)
         ph.mark("load")
         model = cv.build_model(net, cv.DEFAULT_OPSET)
         ph.mark("build_model")
@@ -64,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"model and output folder (default {DEFAULT_DIR})")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--via", choices=["api", "cli"], default="api")
+    ap.add_argument("--via", nargs="+", choices=["file", "api", "cli"], default=["file", "api", "cli"])
     args = ap.parse_args(argv)
     models = {"GoogLeNet": googlenet_files(args.dir), "VGG16": make(args.dir)}
     rows, phase_rows, ok = [], [], True
@@ -73,23 +85,25 @@ def main(argv: list[str] | None = None) -> int:
         size = caffemodel.stat().st_size
         out = args.dir / f"{name.lower()}.onnx"
         files = [str(prototxt), str(caffemodel), str(out)]
-        secs, worst = repeat(lambda: run_child(Path(__file__), [args.via, *files]), args.runs)
-        ratio = worst["peak_rss"] / size
-        targets = ""
-        if name == "VGG16":
-            targets = f"time {verdict(secs, TIME_LIMIT)}, RSS {verdict(ratio, RSS_RATIO_LIMIT)}"
-            ok = secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT
-        rows.append([name, mb(size), mb(worst["onnx_bytes"]), spread(secs, worst), mb(worst["baseline_rss"]),
-                     mb(worst["peak_rss"]), f"{ratio:.2f}x", targets])
-        phases = run_child(Path(__file__), ["phases", *files])
-        for p in phases["phases"]:
-            phase_rows.append([name, p["phase"], f"{p['seconds']:.2f} s", mb(p["rss"]), mb(p["peak_rss"]),
-                               f"{p['peak_rss'] / size:.2f}x"])
-    print(f"conversion to .onnx via {args.via} (opset 17, checked), median of {args.runs} fresh processes\n")
-    print(table(["model", "caffemodel", ".onnx", "time, median (min-max)", "RSS after imports", "peak RSS", "peak / caffemodel",
-                 f"targets (VGG16: <= {TIME_LIMIT:g} s, <= {RSS_RATIO_LIMIT:g}x)"], rows))
+        for via in args.via:
+            secs, worst = repeat(lambda: run_child(Path(__file__), [via, *files]), args.runs)
+            ratio = worst["peak_rss"] / size
+            targets = ""
+            if name == "VGG16":
+                targets = f"time {verdict(secs, TIME_LIMIT)}, RSS {verdict(ratio, RSS_RATIO_LIMIT)}"
+                ok = ok and secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT
+            rows.append([name, via, mb(size), mb(worst["onnx_bytes"]), spread(secs, worst),
+                         mb(worst["baseline_rss"]), mb(worst["peak_rss"]), f"{ratio:.2f}x", targets])
+            if via == "cli":
+                continue
+            for p in run_child(Path(__file__), [f"{via}-phases", *files])["phases"]:
+                phase_rows.append([name, via, p["phase"], f"{p['seconds']:.2f} s", mb(p["rss"]),
+                                   mb(p["peak_rss"]), f"{p['peak_rss'] / size:.2f}x"])
+    print(f"conversion to .onnx (opset 17, checked), median of {args.runs} fresh processes\n")
+    print(table(["model", "via", "caffemodel", ".onnx", "time, median (min-max)", "RSS after imports", "peak RSS",
+                 "peak / caffemodel", f"targets (VGG16: <= {TIME_LIMIT:g} s, <= {RSS_RATIO_LIMIT:g}x)"], rows))
     print("\nwhere it goes (one more run, phase by phase; peak RSS = highest so far)\n")
-    print(table(["model", "phase", "time", "RSS at end", "peak RSS", "peak / caffemodel"], phase_rows))
+    print(table(["model", "via", "phase", "time", "RSS at end", "peak RSS", "peak / caffemodel"], phase_rows))
     return 0 if ok else 1
 
 

@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"caffe2onnx.load on {caffemodel} ({worst['parameters']:,} parameters), median of {args.runs} runs\n")
     print(table(["caffemodel", "load time, median (min-max)", "RSS after imports", "peak RSS", "peak / file",
                  "(peak - baseline) / file"],
-                [[mb(size), f"{spread(secs, worst)} {verdict(secs, TIME_LIMIT)}, target <= {TIME_LIMIT:g} s",
+                [[mb(size), f"{spread(secs, worst)}: {verdict(secs, TIME_LIMIT)} (<= {TIME_LIMIT:g} s)",
                   mb(worst["baseline_rss"]), mb(worst["peak_rss"]),
-                  f"{ratio:.2f}x ({verdict(ratio, RSS_RATIO_LIMIT)}, target <= {RSS_RATIO_LIMIT:g}x)",
+                  f"{ratio:.2f}x: {verdict(ratio, RSS_RATIO_LIMIT)} (<= {RSS_RATIO_LIMIT:g}x)",
                   f"{(worst['peak_rss'] - worst['baseline_rss']) / size:.2f}x"]]))
     return 0 if secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT else 1
 

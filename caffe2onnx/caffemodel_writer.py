@@ -52,8 +52,12 @@ def write_caffemodel(path: str | Path, layers: Iterable[tuple[str, str, list[np.
 
 
 def write_net_weights(path: str | Path, net) -> None:
-    """Writes the weights bound to a loaded ``Net`` (e.g. seeded random ones) as a caffemodel."""
-    write_caffemodel(path, ((l.name, l.type, list(l.weights)) for l in net.layers if l.weights), net.name)
+    """Writes the weights bound to a loaded ``Net`` (e.g. seeded random ones) as a caffemodel.
+
+    Every layer is written, weightless ones too, so a net without weights still gives a
+    caffemodel that Caffe and our loader accept.
+    """
+    write_caffemodel(path, ((l.name, l.type, list(l.weights)) for l in net.layers), net.name)
 
 
 def weights_of(net) -> Mapping[str, list[np.ndarray]]:

@@ -1,7 +1,12 @@
 """Element-wise layers against real Caffe."""
+import numpy as np
 import pytest
 
-from harness import check_case, input_layer
+import caffe2onnx
+from caffe2onnx.convert import build_model
+from caffe2onnx.errors import UnsupportedLayerError
+from caffe2onnx.validators.caffe_reference import CaffeRejected, run_caffe
+from harness import check_case, input_layer, live_caffe
 
 CASES = {
     "relu": 'layer { name: "l" type: "ReLU" bottom: "data" top: "out" }',
@@ -69,3 +74,15 @@ MORE = {
 def test_activation_more(tmp_path, case):
     shape, text, scale = MORE[case]
     check_case(tmp_path, f"activation_{case}", input_layer(shape) + text, {}, input_scale=scale)
+
+
+def test_log_base_one_rejected(tmp_path):
+    """log(1) = 0 makes Caffe's 1 / log(base) infinite: Caffe refuses the layer, and so do we, naming the field."""
+    path = tmp_path / "net.prototxt"
+    path.write_text(input_layer((2, 3)) + _act(*_LOG, "base: 1"))
+    net = caffe2onnx.load(path)
+    with pytest.raises(UnsupportedLayerError, match="log_param.base"):
+        build_model(net, opset=17)
+    if live_caffe():
+        with pytest.raises(CaffeRejected, match="log"):
+            run_caffe(path, None, {"data": np.ones((2, 3), np.float32)})

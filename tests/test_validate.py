@@ -106,6 +106,9 @@ def test_converted_model_matches(tmp_path, reference):
     assert r.blobs[0].tensor == "conv1@conv1" and not r.not_compared
     prob = r.blobs[-1]
     assert prob.top1 == 1.0 and prob.top5 == 1.0 and prob.cosine > 0.999999
+    assert max(b.max_rel for b in r.blobs) < 1e-5  # rounding only: far inside rtol
+    data = to_json(r)
+    assert data["passed"] is True and data["first_divergence"] is None
 
 
 @pytest.mark.parametrize("reference", REFERENCES)

@@ -33,8 +33,11 @@ def test_validate_passes(tmp_path, capsys):
     assert "caffe2onnx validate: PASS" in out and "provider CPUExecutionProvider" in out
     assert "compared 9 tensors: 9 pass, 0 fail" in out
     assert "prob " in out and "norm1 " not in out  # outputs only without --layers
-    assert main(["validate", *files, "--reference", "numpy", "--layers"]) == 0
-    assert "norm1 " in capsys.readouterr().out
+    assert main(["validate", *files, "--reference", "numpy", "--layers", "--provider", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "norm1 " in out
+    ran = "CUDAExecutionProvider" if _cuda_available() else "CPUExecutionProvider"
+    assert f"provider {ran}" in out
 
 
 @needs_caffe

@@ -114,6 +114,8 @@ def validate_converted(net, prototxt, caffemodel, onnx_path: str, reference: str
     from ..errors import Caffe2OnnxError
     from ..validators.check import validate
     from ..validators.report import format_table
+    if prototxt is None and reference == "auto":
+        reference = "numpy"  # real Caffe needs a deploy prototxt; a caffemodel alone has none
     try:
         result = validate(prototxt, caffemodel, onnx_path, reference=reference, provider="cpu", net=net)
     except Caffe2OnnxError as e:

@@ -121,6 +121,7 @@ class MVN(Spec):
 
     @staticmethod
     def infer(params, shapes):
-        if len(shapes[0]) != 4:
-            raise LayerProblem("bottom", f"MVN needs a 4-D blob, got {len(shapes[0])} axes")
-        return Inferred([shapes[0]], [])
+        # Caffe reads num/channels/height/width (missing trailing axes count as 1) and its top is 4-D.
+        if len(shapes[0]) > 4:
+            raise LayerProblem("bottom", f"MVN takes at most 4 axes, got {len(shapes[0])}")
+        return Inferred([(*shapes[0], *(1,) * (4 - len(shapes[0])))], [])

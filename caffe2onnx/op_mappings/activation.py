@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from onnx import TensorProto
 
 from ..ir import Layer
 from .registry import MAPPINGS, BuildOptions, GraphBuilder
@@ -84,7 +85,8 @@ def power(layer: Layer, g: GraphBuilder) -> None:
     x, out = layer.inputs[0], list(layer.outputs)
     if np.float32(p.power) * np.float32(p.scale) == 0:
         # Caffe ignores the input here, so even NaN or inf inputs give the constant.
-        value = np.float32(1) if p.power == 0 else np.float32(np.power(np.float32(p.shift), np.float32(p.power)))
+        with np.errstate(all="ignore"):  # 0 ^ -1 = inf and (-1) ^ 0.5 = NaN, as in Caffe
+            value = np.float32(1) if p.power == 0 else np.power(np.float32(p.shift), np.float32(p.power))
         g.node("Expand", [g.const(value, "value"), g.node("Shape", [x])[0]], out)
         return
     steps = []
@@ -106,18 +108,25 @@ def _chain(g: GraphBuilder, x: str, steps: list[tuple[str, float]], out: list[st
         x = g.node(op, operands, out if i == len(steps) - 1 else 1)[0]
 
 
-@MAPPINGS.register("Exp")
+def _base_check(param: str):
+    def check(layer: Layer, options: BuildOptions) -> str | None:
+        base = layer.params.base
+        if not math.isfinite(base):
+            return f"field {param}.base: {base} has an infinite logarithm (Caffe rejects it)"
+        if param == "log_param" and base == 1:
+            return "field log_param.base: 1 has logarithm 0, so 1 / log(base) is infinite (Caffe rejects it)"
+        return None
+    return check
+
+
+@MAPPINGS.register("Exp", check=_base_check("exp_param"))
 def exp(layer: Layer, g: GraphBuilder) -> None:
     """base ^ (shift + scale * x), computed like Caffe as base^shift * exp(scale * ln(base) * x)."""
     p = layer.params
-    log_base = np.float32(1) if p.base == -1 else np.float32(math.log(np.float32(p.base)))
-    inner = np.float32(log_base * np.float32(p.scale))
-    if p.shift == 0:
-        outer = np.float32(1)
-    elif p.base == -1:
-        outer = np.float32(math.exp(np.float32(p.shift)))
-    else:
-        outer = np.float32(math.pow(np.float32(p.base), np.float32(p.shift)))
+    base, scale, shift = np.float32(p.base), np.float32(p.scale), np.float32(p.shift)
+    with np.errstate(all="ignore"):  # overflow gives inf, as in Caffe's float arithmetic
+        inner = scale if p.base == -1 else np.log(base) * scale
+        outer = np.float32(1) if shift == 0 else np.exp(shift) if p.base == -1 else np.power(base, shift)
     steps = [("Mul", inner)] if inner != 1 else []
     steps.append(("Exp", None))
     if outer != 1:
@@ -125,17 +134,11 @@ def exp(layer: Layer, g: GraphBuilder) -> None:
     _chain(g, layer.inputs[0], steps, list(layer.outputs))
 
 
-def _log_base_check(layer: Layer, options: BuildOptions) -> str | None:
-    if layer.params.base == 1:
-        return "field log_param.base: 1 has logarithm 0, so 1 / log(base) is infinite (Caffe rejects it)"
-    return None
-
-
-@MAPPINGS.register("Log", check=_log_base_check)
+@MAPPINGS.register("Log", check=_base_check("log_param"))
 def log(layer: Layer, g: GraphBuilder) -> None:
     """log_base(shift + scale * x), computed like Caffe as ln(shift + scale * x) / ln(base)."""
     p = layer.params
-    base_scale = np.float32(1) if p.base == -1 else np.float32(1) / np.float32(math.log(np.float32(p.base)))
+    base_scale = np.float32(1) if p.base == -1 else np.float32(1) / np.log(np.float32(p.base))
     steps = []
     if p.scale != 1:
         steps.append(("Mul", p.scale))
@@ -151,4 +154,4 @@ def log(layer: Layer, g: GraphBuilder) -> None:
 def threshold(layer: Layer, g: GraphBuilder) -> None:
     """1 if x > threshold else 0."""
     above = g.node("Greater", [layer.inputs[0], g.const(np.float32(layer.params.threshold), "threshold")])[0]
-    g.node("Cast", [above], list(layer.outputs), to=1)  # 1 = FLOAT
+    g.node("Cast", [above], list(layer.outputs), to=TensorProto.FLOAT)

@@ -51,7 +51,8 @@ def _second_bottom(layer: Layer, g: GraphBuilder) -> str:
 def _batch_axis_check(field: str):
     def check(layer: Layer, options: BuildOptions) -> str | None:
         p = layer.params
-        if options.dynamic_batch and not p.second_bottom and p.axis == 0 and p.num_axes > 0:
+        has_blob = not p.second_bottom or p.bias_term
+        if options.dynamic_batch and has_blob and p.axis == 0 and p.num_axes > 0:
             return (f"field {field}.axis: a parameter blob spanning axis 0 (the batch) has a fixed "
                     "batch size, which --dynamic-batch cannot honour")
         return None
@@ -85,10 +86,13 @@ def bias(layer: Layer, g: GraphBuilder) -> None:
 
 @MAPPINGS.register("MVN")
 def mvn(layer: Layer, g: GraphBuilder) -> None:
-    """x - mean over (H, W) or (C, H, W); divided by (std + eps) when normalize_variance."""
+    """x - mean over (H, W) or (C, H, W); divided by (std + eps) when normalize_variance; 4-D top."""
     p = layer.params
     axes = [1, 2, 3] if p.across_channels else [2, 3]
     x = layer.inputs[0]
+    ndim = len(layer.input_shapes[0])
+    if ndim < 4:  # Caffe treats missing trailing axes as 1 and writes a 4-D top
+        x = g.unsqueeze(x, list(range(ndim, 4)))
     if not p.normalize_variance:
         g.node("Sub", [x, g.reduce("ReduceMean", x, axes)], list(layer.outputs))
         return

@@ -142,8 +142,10 @@ def _check_onnx_inputs(model: onnx.ModelProto, values: Mapping[str, np.ndarray])
                                   f"the Caffe net's is {list(shape)}: give --input-shape as at conversion")
 
 
-def provider_options() -> dict[str, dict[str, str]]:
+def provider_options(provider: str) -> dict[str, dict[str, str]]:
     """TF32 off: its 10-bit mantissa would hide real differences behind loose bounds."""
+    if provider == "cpu":
+        return {}
     os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")  # TensorRT has no option of its own for it
     return {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
@@ -154,7 +156,7 @@ def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str) -> tuple[
     feeds = {i.name for i in model.graph.input}
     try:
         got, ran = run_onnx(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                            provider_options=provider_options())
+                            provider_options=provider_options(provider))
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

@@ -45,14 +45,13 @@ def _im2col(x: np.ndarray, p, out_spatial) -> np.ndarray:
 
 
 def _conv_one(layer: Layer, x: np.ndarray) -> np.ndarray:
-    p, w = layer.params, layer.weights[0].astype(np.float64)
+    p, g = layer.params, layer.params.group
     out_spatial = layer.output_shapes[0][2:]
-    n, c = x.shape[:2]
+    n = x.shape[0]
     cols = _im2col(x.astype(np.float64), p, out_spatial)
-    rows_g, cols_g = p.num_output // p.group, cols.shape[1] // p.group
-    parts = [np.matmul(w[g * rows_g:(g + 1) * rows_g].reshape(rows_g, -1),
-                       cols[:, g * cols_g:(g + 1) * cols_g]) for g in range(p.group)]
-    y = np.concatenate(parts, axis=1)
+    cols = cols.reshape(n, g, cols.shape[1] // g, -1)  # (N, G, C/G * prod(kernel), L)
+    w = layer.weights[0].astype(np.float64).reshape(g, p.num_output // g, -1)
+    y = np.matmul(w, cols).reshape(n, p.num_output, -1)  # every group at once
     if p.bias_term:
         y += layer.weights[1].astype(np.float64)[None, :, None]
     return y.reshape(n, p.num_output, *out_spatial).astype(np.float32)
@@ -73,20 +72,17 @@ def _refuse_1x1_in_place(layer: Layer) -> None:
 
 
 def _deconv_one(layer: Layer, x: np.ndarray) -> np.ndarray:
-    p, w = layer.params, layer.weights[0].astype(np.float64)
+    p, g = layer.params, layer.params.group
     n, c, *in_spatial = x.shape
     out_spatial = layer.output_shapes[0][2:]
     kt = math.prod(p.kernel)
-    cin_g, cout_g = c // p.group, p.num_output // p.group
-    xf = x.astype(np.float64).reshape(n, c, -1)
+    w = layer.weights[0].astype(np.float64).reshape(g, c // g, -1)  # (G, C_in/G, C_out/G * prod(kernel))
+    col = np.matmul(w.transpose(0, 2, 1), x.astype(np.float64).reshape(n, g, c // g, -1))
+    col = col.reshape(n, p.num_output, kt, *in_spatial)
     full = tuple(o + 2 * pd for o, pd in zip(out_spatial, p.pad))
     y = np.zeros((n, p.num_output, *full), np.float64)
-    for g in range(p.group):
-        wg = w[g * cin_g:(g + 1) * cin_g].reshape(cin_g, cout_g * kt)
-        col = np.matmul(wg.T, xf[:, g * cin_g:(g + 1) * cin_g]).reshape(n, cout_g, kt, *in_spatial)
-        yg = y[:, g * cout_g:(g + 1) * cout_g]
-        for i, off in enumerate(_offsets(p.kernel)):
-            yg[_taps(off, p.dilation, p.stride, in_spatial)] += col[:, :, i]  # col2im accumulates
+    for i, off in enumerate(_offsets(p.kernel)):
+        y[_taps(off, p.dilation, p.stride, in_spatial)] += col[:, :, i]  # col2im accumulates
     y = y[(slice(None), slice(None)) + tuple(slice(pd, pd + o) for pd, o in zip(p.pad, out_spatial))]
     if p.bias_term:
         y = y + layer.weights[1].astype(np.float64).reshape(1, -1, *([1] * len(out_spatial)))
