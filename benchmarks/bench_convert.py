@@ -8,7 +8,8 @@ streamed to the file), ``api`` is ``convert(...)`` + ``save_model(...)`` (a
 complete in-memory ModelProto), ``cli`` is ``caffe2onnx convert -q`` run
 in-process. One more run per path times its phases with the peak RSS reached
 by the end of each, to show where time and memory go. Targets, VGG16: <= 5 s
-and peak RSS <= 2.5x the caffemodel's size.
+and peak RSS <= 2.5x the caffemodel's size; the exit status says whether the
+file-writing paths (file, cli) meet them.
 """
 from __future__ import annotations
 
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             targets = ""
             if name == "VGG16":
                 targets = f"time {verdict(secs, TIME_LIMIT)}, RSS {verdict(ratio, RSS_RATIO_LIMIT)}"
-                ok = ok and secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT
+                if via == "api":  # convert() returns a whole in-memory ModelProto by design
+                    targets += " (informative)"
+                else:
+                    ok = ok and secs <= TIME_LIMIT and ratio <= RSS_RATIO_LIMIT
             rows.append([name, via, mb(size), mb(worst["onnx_bytes"]), spread(secs, worst),
                          mb(worst["baseline_rss"]), mb(worst["peak_rss"]), f"{ratio:.2f}x", targets])
             if via == "cli":

@@ -115,10 +115,10 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
     """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
     net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,
                input_shapes=input_shapes, random_weights=random_weights)
-    model = build_model(net, opset=opset, dynamic_batch=dynamic_batch)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch)
     if check:
-        check_model(model)
-    return model
+        built.check()  # on the weight-free skeleton: the weights are written as built
+    return built.to_proto()
 
 
 def save_model(model: onnx.ModelProto, path: str | Path) -> None:
