@@ -19,6 +19,14 @@ NEUTRAL_LAYER_FIELDS = frozenset({
     "name", "type", "bottom", "top", "phase", "loss_weight", "param", "blobs",
     "propagate_down", "include", "exclude",
 })
+# Types whose in-place form (top == bottom) computes what the out-of-place form does, checked
+# against real Caffe. Eltwise in place is modelled by its mapping. Others (LRN, Pooling,
+# Convolution, InnerProduct...) read their input after overwriting it, and Caffe itself
+# refuses AbsVal, Split, Flatten and Reshape in place: those are rejected.
+IN_PLACE_SAFE = frozenset({
+    "ReLU", "Sigmoid", "TanH", "ELU", "BNLL", "Power", "Exp", "Log", "Threshold", "Dropout",
+    "PReLU", "BatchNorm", "Scale", "Bias", "MVN", "Softmax", "Eltwise",
+})
 # Fields of any *_param message that only matter for training or for the engine choice.
 NEUTRAL_PARAM_FIELDS = frozenset({"engine", "weight_filler", "bias_filler", "filler"})
 
@@ -90,6 +98,10 @@ class SpecRegistry:
             if n < lo or (hi is not None and n > hi):
                 want = f"{lo}" if lo == hi else f"{lo}..{hi if hi is not None else 'n'}"
                 out.append((name, type_name, f"has {n} {what}(s), Caffe's {type_name} takes {want}"))
+        in_place = [t for t, b in zip(layer.top, layer.bottom) if t == b]
+        if in_place and type_name not in IN_PLACE_SAFE:
+            out.append((name, type_name, f"runs in place (top '{in_place[0]}' is also its bottom); Caffe's "
+                        f"in-place {type_name} does not compute what the layer means: give it its own top"))
         if spec.param is not None and layer.HasField(spec.param):
             for fd, _ in getattr(layer, spec.param).ListFields():
                 if fd.name not in spec.fields and fd.name not in NEUTRAL_PARAM_FIELDS:
