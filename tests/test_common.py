@@ -7,7 +7,7 @@ from caffe2onnx.caffemodel_writer import write_net_weights
 from caffe2onnx.convert import build_model, check_model
 from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
-from harness import OPSETS, assert_close, check_case, input_layer, live_caffe, onnx_blobs, reference
+from harness import OPSETS, assert_close, check_case, input_layer, live_caffe
 
 
 def _layer(type_: str, body: str = "", bottoms=("data",), tops=("out",), name: str = "l") -> str:
@@ -110,18 +110,8 @@ def test_common(tmp_path, case):
 
 @pytest.mark.parametrize("case", sorted(INPLACE))
 def test_eltwise_in_place(tmp_path, case):
-    """ONNX against real Caffe only: the NumPy reference does not model Caffe's in-place reads."""
     shapes, text = INPLACE[case]
-    net_path, model_path, ref = reference(tmp_path, f"common_eltwise_inplace_{case}", _inputs(shapes) + text, {})
-    net = caffe2onnx.load(net_path, model_path)
-    for opset in OPSETS:
-        got = onnx_blobs(net, opset, ref.inputs)
-        for name in ref.blobs:  # infinities must match exactly; the rest within the usual tolerance
-            inf = np.isinf(ref.blobs[name])
-            np.testing.assert_array_equal(got[name][inf], ref.blobs[name][inf])
-            assert np.isfinite(got[name][~inf]).all(), name
-            got[name] = np.where(inf, 0, got[name])
-        assert_close(got, {k: np.where(np.isinf(v), 0, v) for k, v in ref.blobs.items()}, net.tensors)
+    check_case(tmp_path, f"common_eltwise_inplace_{case}", _inputs(shapes) + text, {})
 
 
 def test_layer_chain(tmp_path):

@@ -17,7 +17,7 @@ import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_caffemodel, write_net_weights
 from caffe2onnx.errors import Caffe2OnnxError, UnsupportedLayerError, WeightMismatchError
 from caffe2onnx.layers import SPECS
-from caffe2onnx.validators.caffe_reference import CaffeRejected, blobs_for_net, caffe_available, run_caffe
+from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
 from caffe2onnx.validators.numpy_ref import FORWARDS, ForwardRegistry, run_numpy
 from harness import corpus, reference
 
@@ -47,7 +47,6 @@ GROUPS: dict[str, tuple[float, dict]] = {  # group: (input scale, {case: spec})
         "conv_1x1_nobias": cv((2, 5, 4, 3), "num_output: 3 kernel_size: 1 bias_term: false"),
         "conv_3d": cv((1, 2, 4, 5, 6), "num_output: 2 kernel_size: 3 pad: 1 stride: 2"),
         "conv_two_bottoms": c([X4, X4], _CONV, _p(_CONV, "num_output: 2 kernel_size: 2"), tops=("o0", "o1")),
-        "conv_in_place": cv((2, 3, 5, 5), "num_output: 3 kernel_size: 3 pad: 1", tops=("i0",)),
         "deconv": cv((2, 3, 4, 5), "num_output: 2 kernel_size: 3", "Deconvolution"),
         "deconv_group_stride_pad": cv((1, 4, 5, 4), "num_output: 6 kernel_size: 4 stride: 2 pad: 1 group: 2",
                                       "Deconvolution"),
@@ -65,11 +64,8 @@ GROUPS: dict[str, tuple[float, dict]] = {  # group: (input scale, {case: spec})
         "max_global": cv((2, 3, 5, 7), "pool: MAX global_pooling: true", _POOL),
         "ave_empty_windows": cv((1, 2, 6, 6), "pool: AVE kernel_size: 2 stride: 3", _POOL),  # 0/0: NaN
         "max_empty_windows": cv((1, 2, 6, 6), "pool: MAX kernel_size: 2 stride: 3", _POOL),  # -FLT_MAX
-        "max_in_place": cv((1, 2, 5, 5), "pool: MAX kernel_size: 3 pad: 1", _POOL, tops=("i0",)),
-        "ave_in_place": cv((1, 2, 5, 5), "pool: AVE kernel_size: 3 pad: 1", _POOL, tops=("i0",)),
         "lrn": cv((2, 7, 4, 5), "local_size: 5 alpha: 0.5 beta: 0.75", _LRN),
         "lrn_k": cv((1, 4, 3, 3), "local_size: 3 alpha: 2 beta: 0.5 k: 2", _LRN),
-        "lrn_in_place": cv((1, 4, 3, 3), "local_size: 3 alpha: 2 beta: 0.5 k: 2", _LRN, tops=("i0",)),
         "lrn_within": cv((2, 3, 6, 7), "local_size: 3 alpha: 1.5 beta: 0.75 norm_region: WITHIN_CHANNEL", _LRN),
         "lrn_within_k": cv((1, 2, 7, 6), "local_size: 5 alpha: 3 beta: 0.6 k: 4 norm_region: WITHIN_CHANNEL", _LRN),
     }),
@@ -133,6 +129,8 @@ GROUPS: dict[str, tuple[float, dict]] = {  # group: (input scale, {case: spec})
         "bias_bottom": c([X4, (5, 6)], "Bias", _p("Bias", "axis: 2")),
         "mvn": c([X4], "MVN"), "mvn_across": c([X4], "MVN", _p("MVN", "across_channels: true")),
         "mvn_mean_only": c([X4], "MVN", _p("MVN", "normalize_variance: false")),
+        "mvn_3d_top_4d": c([X3], "MVN"), "mvn_2d_across": c([(3, 4)], "MVN", _p("MVN", "across_channels: true")),
+        "mvn_in_place": c([X4], "MVN", tops=("i0",)),
     }),
     "small_inputs": (0.01, {  # eps matters only when the spread is small
         "mvn_eps_on_std": c([X4], "MVN", _p("MVN", "eps: 0.01")),
@@ -272,28 +270,3 @@ def test_run_numpy_errors(tmp_path):
                   {"ip_i0": np.zeros(X3, np.float32)})
     out = run_numpy(net, {"ip_i0": np.ones(X3)})
     assert set(out) == set(net.tensors) and all(v.dtype == np.float32 for v in out.values())
-
-
-# In place, these give what real Caffe refuses (CHECK) or a BLAS-dependent or reshaped-blob result.
-REFUSED = {
-    "absval": (c([X4], "AbsVal", tops=("i0",)), True),
-    "flatten": (c([X4], "Flatten", tops=("i0",)), True),
-    "split": (c([X4], "Split", tops=("i0", "o1")), True),
-    "conv_1x1": (cv(X4, "num_output: 3 kernel_size: 1", tops=("i0",)), False),
-    "deconv_1x1": (cv(X4, "num_output: 3 kernel_size: 1", "Deconvolution", tops=("i0",)), False),
-    "inner_product": (cv((2, 3, 4, 4), "num_output: 4 axis: 3", "InnerProduct", tops=("i0",)), False),
-    "conv_shape_change": (cv(X4, "num_output: 2 kernel_size: 3 pad: 1", tops=("i0",)), False),
-}
-
-
-@pytest.mark.parametrize("case", sorted(REFUSED))
-def test_in_place_forms_caffe_does_not_compute_are_refused(tmp_path, case):
-    spec, caffe_checks = REFUSED[case]
-    net = _net(tmp_path, group_net({case: spec}), random_weights=0)
-    inputs = {n: np.ones(net.shape(n), np.float32) for n in net.inputs}
-    with pytest.raises(UnsupportedLayerError, match=f"layer '{case}'.*in place"):
-        run_numpy(net, inputs)
-    if caffe_checks and caffe_available():
-        write_net_weights(tmp_path / "w.caffemodel", net)
-        with pytest.raises(CaffeRejected, match="in-place|top\\[0\\] != bottom\\[0\\]|top\\[i\\] != bottom"):
-            run_caffe(tmp_path / "n.prototxt", tmp_path / "w.caffemodel", inputs)

@@ -38,7 +38,6 @@ def run_numpy(net: Net, inputs: Mapping[str, np.ndarray],
         if len(layer.weights) != len(layer.weight_shapes):
             raise WeightMismatchError(f"layer '{layer.name}' (type {layer.type}) has no weights bound; "
                                       "load the net with a caffemodel or random_weights")
-        _check_in_place_shapes(layer)
         tops = registry.get(layer.type).fn(layer, [values[t] for t in layer.inputs])
         if len(tops) != len(layer.outputs):
             raise Caffe2OnnxError(f"NumPy forward of layer '{layer.name}' (type {layer.type}) gave "
@@ -50,14 +49,3 @@ def run_numpy(net: Net, inputs: Mapping[str, np.ndarray],
                                       f"top '{name}' shape {top.shape}, Caffe's is {tuple(shape)}")
             values[name] = top
     return values
-
-
-def _check_in_place_shapes(layer) -> None:
-    """An in-place top of another shape makes Caffe reshape the blob its bottom still reads."""
-    for top, shape in zip(layer.tops, layer.output_shapes):
-        for bottom, in_shape in zip(layer.bottoms, layer.input_shapes):
-            if top == bottom and tuple(shape) != tuple(in_shape):
-                raise UnsupportedLayerError([(layer.name, layer.type,
-                                              f"top '{top}' is computed in place over its bottom but changes "
-                                              f"its shape {tuple(in_shape)} -> {tuple(shape)}: Caffe reshapes "
-                                              "the shared blob, and the result is not the layer's")])

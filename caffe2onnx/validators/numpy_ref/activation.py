@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ...ir import Layer
-from .registry import FORWARDS, refuse_in_place
+from .registry import FORWARDS
 
 f32 = np.float32
 
@@ -37,7 +37,6 @@ def tanh(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
 @FORWARDS.register("AbsVal")
 def absval(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """|x|."""
-    refuse_in_place(layer, "real Caffe refuses in-place computation for AbsVal (CHECK top != bottom)")
     return [np.abs(_x(xs))]
 
 

@@ -7,14 +7,13 @@ import math
 import numpy as np
 
 from ...ir import Layer
-from .registry import FORWARDS, aliases, refuse_in_place
+from .registry import FORWARDS
 
 
 @FORWARDS.register("InnerProduct")
 def inner_product(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """x.reshape(M, K) @ W.T (W.T stored when transpose) + b, K = prod(shape[axis:]), in float64."""
     p = layer.params
-    refuse_in_place(layer, "Caffe's one BLAS call multiplies into the blob it reads (BLAS-dependent result)")
     x = xs[0]
     m = math.prod(x.shape[:p.axis])
     w = layer.weights[0].astype(np.float64)
@@ -36,50 +35,46 @@ def slice_(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     return [a.copy() for a in np.split(xs[0], list(layer.params.points), axis=layer.params.axis)]
 
 
-def _refused_in_place(layer: Layer) -> None:
-    refuse_in_place(layer, "real Caffe refuses in-place computation for this type (CHECK top != bottom)")
-
-
 @FORWARDS.register("Split")
 def split(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Every top is a copy of the bottom."""
-    _refused_in_place(layer)
     return [xs[0].copy() for _ in layer.outputs]
 
 
 @FORWARDS.register("Flatten")
 def flatten(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Axes axis..end_axis collapsed into one (row-major data unchanged)."""
-    _refused_in_place(layer)
     return [xs[0].reshape(layer.output_shapes[0]).copy()]
 
 
 @FORWARDS.register("Reshape")
 def reshape(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Same data, the shape Caffe's 0/-1 rules resolved to."""
-    _refused_in_place(layer)
     return [xs[0].reshape(layer.params.dims).copy()]
 
 
 @FORWARDS.register("Eltwise")
 def eltwise(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """PROD, SUM (top = 0, then top += coeff_i * x_i) or MAX; in place, a bottom read is the top so far."""
+    """PROD, SUM (top = 0, then top += coeff_i * x_i) or MAX; in place, SUM and MAX read bottom 0 as the fill."""
     p = layer.params
     xs = [x.astype(np.float32, copy=False) for x in xs]
-    alias = aliases(layer)
-    if p.operation == "PROD":  # the first product reads both bottoms before it writes
+    # Caffe only lets top 0 alias bottom 0. SUM and MAX fill the top (0 / -FLT_MAX) before
+    # reading the bottoms, so bottom 0 then reads as that fill; PROD reads it before writing.
+    in_place = layer.bottoms[0] == layer.tops[0]
+    if p.operation == "PROD":
         y = xs[0] * xs[1]
-        for x, a in zip(xs[2:], alias[2:]):
-            y = y * (y if a else x)
-    elif p.operation == "MAX":  # the top starts at -FLT_MAX
-        fill = np.full_like(xs[0], -np.finfo(np.float32).max)
-        y = np.maximum(fill if alias[0] else xs[0], fill if alias[1] else xs[1])
-        for x, a in zip(xs[2:], alias[2:]):
-            y = y if a else np.maximum(y, x)
+        for x in xs[2:]:
+            y = y * x
+    elif p.operation == "MAX":
+        first = np.full_like(xs[0], -np.finfo(np.float32).max) if in_place else xs[0]
+        y = np.maximum(first, xs[1])
+        for x in xs[2:]:
+            y = np.maximum(y, x)
     else:
         y = np.zeros_like(xs[0])
-        for c, x, a in zip(p.coeffs, xs, alias):
-            y = np.float32(c) * (y if a else x) + y
+        for i, (c, x) in enumerate(zip(p.coeffs, xs)):
+            if not (in_place and i == 0):  # in place, bottom 0 adds coeff * 0
+                y = np.float32(c) * x + y
     return [y]
 
 

@@ -59,9 +59,10 @@ def bias(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 @FORWARDS.register("MVN")
 def mvn(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """x - mean over (H, W) per channel or over (C, H, W); then / (sqrt(E((x - EX)^2)) + eps) if asked."""
+    """x - mean over (H, W) per channel or over (C, H, W); then / (sqrt(E((x - EX)^2)) + eps); top 4-D."""
     p = layer.params
-    x = xs[0].astype(f32, copy=False)
+    # Caffe reads num/channels/height/width (missing trailing axes are 1) and writes a 4-D top.
+    x = xs[0].astype(f32, copy=False).reshape(layer.output_shapes[0])
     rows = x.shape[0] if p.across_channels else x.shape[0] * x.shape[1]
     x2 = x.reshape(rows, -1)
     centred = x2 - x2.astype(np.float64).mean(axis=1, keepdims=True).astype(f32)

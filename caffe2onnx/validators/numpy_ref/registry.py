@@ -6,7 +6,6 @@ from typing import Callable
 
 import numpy as np
 
-from ...errors import UnsupportedLayerError
 from ...ir import Layer
 
 ForwardFn = Callable[[Layer, list[np.ndarray]], list[np.ndarray]]
@@ -46,16 +45,3 @@ class ForwardRegistry:
 
 
 FORWARDS = ForwardRegistry()
-
-
-def aliases(layer: Layer, top: int = 0) -> list[bool]:
-    """For each bottom: is it the same Caffe blob as the given top (in-place computation)?"""
-    return [b == layer.tops[top] for b in layer.bottoms] if len(layer.tops) > top else []
-
-
-def refuse_in_place(layer: Layer, why: str) -> None:
-    """Raises when a top is the same Caffe blob as a bottom and Caffe's in-place result is not the formula."""
-    shared = [t for t in layer.tops if t in layer.bottoms]
-    if shared:
-        raise UnsupportedLayerError([(layer.name, layer.type,
-                                      f"top '{shared[0]}' is computed in place over its bottom: {why}")])

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from ...ir import Layer
-from .registry import FORWARDS, aliases, refuse_in_place
+from .registry import FORWARDS
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -60,15 +60,7 @@ def _conv_one(layer: Layer, x: np.ndarray) -> np.ndarray:
 @FORWARDS.register("Convolution")
 def convolution(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """im2col (zero pad, stride, dilation) then per-group W @ cols (+ bias), in float64; each bottom alike."""
-    _refuse_1x1_in_place(layer)
     return [_conv_one(layer, x) for x in xs]
-
-
-def _refuse_1x1_in_place(layer: Layer) -> None:
-    p = layer.params
-    if all(k == 1 for k in p.kernel) and all(s == 1 for s in p.stride) and not any(p.pad):
-        # Caffe skips its column buffer for 1x1 kernels, so one BLAS call reads and writes the blob.
-        refuse_in_place(layer, "Caffe's 1x1 path multiplies into the blob it reads (BLAS-dependent result)")
 
 
 def _deconv_one(layer: Layer, x: np.ndarray) -> np.ndarray:
@@ -92,7 +84,6 @@ def _deconv_one(layer: Layer, x: np.ndarray) -> np.ndarray:
 @FORWARDS.register("Deconvolution")
 def deconvolution(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """Conv's backward: cols = W_g^T @ x, col2im scatter-add, crop the pad (+ bias), in float64."""
-    _refuse_1x1_in_place(layer)
     return [_deconv_one(layer, x) for x in xs]
 
 
@@ -125,12 +116,10 @@ def pooling(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
     """MAX or AVE over clipped windows; AVE divides by the window clipped to the padded input."""
     p = layer.params
     x = xs[0].astype(np.float32, copy=False)
-    if any(aliases(layer)):  # Caffe fills the top (-FLT_MAX or 0) before it reads the shared bottom
-        return [np.full(layer.output_shapes[0], -_FLT_MAX if p.method == "MAX" else 0.0, np.float32)]
     return [pool2d(x, p.method, p.kernel, p.stride, p.pad, layer.output_shapes[0][2:])]
 
 
-def _lrn_across(x: np.ndarray, p, in_place: bool) -> np.ndarray:
+def _lrn_across(x: np.ndarray, p) -> np.ndarray:
     n, c = x.shape[:2]
     pre = (p.local_size - 1) // 2
     sq = np.zeros((n, c + p.local_size - 1, *x.shape[2:]), np.float32)
@@ -144,9 +133,7 @@ def _lrn_across(x: np.ndarray, p, in_place: bool) -> np.ndarray:
     for i in range(1, c):  # Caffe's running window: add the head, subtract the tail
         scale[:, i] = scale[:, i - 1] + a * sq[:, i + p.local_size - 1]
         scale[:, i] += -a * sq[:, i - 1]
-    y = np.power(scale, np.float32(-p.beta))
-    # In place, Caffe's scale^-beta overwrites x before the final product reads it.
-    return y * y if in_place else y * x
+    return np.power(scale, np.float32(-p.beta)) * x
 
 
 def _lrn_within(x: np.ndarray, p) -> np.ndarray:
@@ -159,7 +146,7 @@ def _lrn_within(x: np.ndarray, p) -> np.ndarray:
 
 @FORWARDS.register("LRN")
 def lrn(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """ACROSS_CHANNELS: x * (k + alpha/n sum x^2)^-beta (squared factor in place); WITHIN: x * (1 + alpha avg x^2)^-beta."""
+    """ACROSS_CHANNELS: x * (k + alpha/n sum x^2)^-beta; WITHIN_CHANNEL: x * (1 + alpha avg x^2)^-beta."""
     x = xs[0].astype(np.float32, copy=False)
     p = layer.params
-    return [_lrn_across(x, p, any(aliases(layer))) if p.across_channels else _lrn_within(x, p)]
+    return [_lrn_across(x, p) if p.across_channels else _lrn_within(x, p)]
