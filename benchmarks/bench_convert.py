@@ -3,7 +3,7 @@
     python benchmarks/bench_convert.py [--dir /tmp/caffe2onnx-bench] [--runs 3] [--via file api cli]
 
 Each entry point is measured in fresh processes: ``file`` is
-``caffe2onnx.convert.convert_file(out, prototxt, caffemodel)`` (weights
+``caffe2onnx.converter.convert_file(out, prototxt, caffemodel)`` (weights
 streamed to the file), ``api`` is ``convert(...)`` + ``save_model(...)`` (a
 complete in-memory ModelProto), ``cli`` is ``caffe2onnx convert -q`` run
 in-process. One more run per path times its phases with the peak RSS reached
@@ -27,7 +27,7 @@ GOOGLENET = ROOT / "examples" / "googlenet" / "deploy.prototxt"
 
 
 def child(mode: str, prototxt: str, caffemodel: str, output: str) -> None:
-    import caffe2onnx.convert as cv
+    import caffe2onnx.converter as cv
     ph = Phases()
     if mode == "file":
         cv.convert_file(output, prototxt, caffemodel)

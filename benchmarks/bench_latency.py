@@ -68,7 +68,7 @@ def time_ort(model_bytes: bytes, x: np.ndarray, threads: int | None, runs: int, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import caffe2onnx.convert as cv
+    import caffe2onnx.converter as cv
     from benchmarks.bench_convert import googlenet_files
     from benchmarks.make_vgg16 import DEFAULT_DIR
     from caffe2onnx.validators.caffe_reference import caffe_available

@@ -45,7 +45,7 @@ class BuiltModel:
         return sk
 
     def check(self) -> None:
-        from .convert import check_model
+        from .converter import check_model
         check_model(self.skeleton())
 
     def save(self, path: str | Path) -> None:

@@ -23,7 +23,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_caffemodel
-from caffe2onnx.convert import build_model, check_model, max_opset
+from caffe2onnx.converter import build_model, check_model, max_opset
 from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
 from caffe2onnx.validators.numpy_ref import run_numpy
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx

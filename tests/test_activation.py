@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import caffe2onnx
-from caffe2onnx.convert import build_model
+from caffe2onnx.converter import build_model
 from caffe2onnx.errors import UnsupportedLayerError
 from caffe2onnx.validators.caffe_reference import CaffeRejected, run_caffe
 from harness import check_case, input_layer, live_caffe

@@ -4,7 +4,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
-from caffe2onnx.convert import build_model, check_model
+from caffe2onnx.converter import build_model, check_model
 from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
 from harness import OPSETS, assert_close, check_case, input_layer, live_caffe

@@ -8,7 +8,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.cli import main
-from caffe2onnx.convert import build, max_opset
+from caffe2onnx.converter import build, max_opset
 from caffe2onnx.op_mappings import MAPPINGS
 from loader_util import write
 

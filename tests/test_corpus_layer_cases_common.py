@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import caffe2onnx
-from caffe2onnx.convert import build_model, check_model
+from caffe2onnx.converter import build_model, check_model
 from caffe2onnx.validators.onnx_runner import run_onnx
 from harness import OPSETS, corpus
 

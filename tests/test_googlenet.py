@@ -24,7 +24,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
-from caffe2onnx.convert import build_model, check_model, convert, convert_file, max_opset, save_model
+from caffe2onnx.converter import build_model, check_model, convert, convert_file, max_opset, save_model
 from caffe2onnx.parser.text import read_prototxt
 from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx

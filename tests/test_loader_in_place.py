@@ -13,10 +13,11 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_caffemodel
-from caffe2onnx.convert import DEFAULT_OPSET
+from caffe2onnx.converter import DEFAULT_OPSET
 from caffe2onnx.errors import NetStructureError, UnsupportedLayerError
 from caffe2onnx.layers import SPECS
 from caffe2onnx.layers.registry import IN_PLACE_SAFE
+from loader_util import load_text
 from caffe2onnx.validators.caffe_reference import CaffeRejected, blobs_for_net, run_caffe
 from caffe2onnx.validators.numpy_ref import run_numpy
 from harness import check_case, input_layer, live_caffe, onnx_blobs
@@ -195,3 +196,24 @@ def test_readers_of_the_overwritten_value_are_fine(tmp_path):
                          + _layer("s", "Sigmoid", ["data"], ["s"]) + _layer("p", "Power", ["data"], ["p"],
                                                                           "power_param { scale: 2 }"))
     check_case(tmp_path, "in_place_then_readers", text, {})
+
+
+ALIASING = {
+    "split": 'layer { name: "al" type: "Split" bottom: "data" top: "f" }\n',
+    "flatten": 'layer { name: "al" type: "Flatten" bottom: "data" top: "f" }\n',
+    "reshape": 'layer { name: "al" type: "Reshape" bottom: "data" top: "f" reshape_param { shape { dim: 0 dim: -1 } } }\n',
+    "concat_one": 'layer { name: "al" type: "Concat" bottom: "data" top: "f" }\n',
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALIASING))
+def test_in_place_over_memory_shared_with_a_later_reader_is_rejected(tmp_path, case):
+    """Caffe aliases these tops to their bottom: a later ReLU in place on the top also changes data."""
+    text = ('layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 2 dim: 2 } } }\n'
+            + ALIASING[case]
+            + 'layer { name: "r" type: "ReLU" bottom: "f" top: "f" }\n'
+            + 'layer { name: "t" type: "TanH" bottom: "data" top: "t" }\n')
+    with pytest.raises(NetStructureError, match=r"layer 'r' \(type ReLU\) overwrites blob 'f' in place.*shared with blob\(s\) \['data'"):
+        load_text(tmp_path, text)
+    ok = text.replace('bottom: "data" top: "t"', 'bottom: "f" top: "t"')  # reading the result itself is fine
+    load_text(tmp_path, ok)

@@ -12,7 +12,7 @@ from onnx import helper, numpy_helper
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
-from caffe2onnx.convert import convert_file
+from caffe2onnx.converter import convert_file
 from caffe2onnx.validators.caffe_reference import caffe_available
 from caffe2onnx.validators.check import ValidationError, validate
 from caffe2onnx.validators.compare import compare_blob, tolerances

@@ -11,7 +11,7 @@ import pytest
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
 from caffe2onnx.cli import main
-from caffe2onnx.convert import convert_file
+from caffe2onnx.converter import convert_file
 from caffe2onnx.op_mappings import MAPPINGS
 from caffe2onnx.validators.caffe_reference import caffe_available
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import caffe2onnx
-from caffe2onnx.convert import build_model
+from caffe2onnx.converter import build_model
 from caffe2onnx.errors import UnsupportedLayerError
 from harness import OPSETS, assert_close, check_case, input_layer, onnx_blobs, reference
 

@@ -76,7 +76,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..convert import DEFAULT_OPSET, build
+    from ..converter import DEFAULT_OPSET, build
     from ..parser import load
 
     shapes = parse_shapes(args.input_shape, args.parser)

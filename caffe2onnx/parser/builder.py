@@ -10,6 +10,7 @@ from ..errors import NetStructureError, ShapeError, UnsupportedLayerError, Weigh
 from ..ir import Layer, Net, Shape, Tensor
 from ..layers import SPECS
 from .caffemodel import RawBlob
+from .in_place import check_in_place
 from .random_weights import random_blobs
 from .rules import State, included
 from .upgrade import check_dims
@@ -150,28 +151,9 @@ def _tensor_names(layers, data_tops: set[str], source: str) -> _Names:
             outs.append(name)
             available.add(t)
         names.per_layer.append((ins, outs))
-    _check_in_place_consumers(layers, names, source)
     names.outputs = [current[b] for b in sorted(available)]  # Caffe reports a std::set
+    check_in_place(layers, names.per_layer, names.outputs, source)
     return names
-
-
-def _check_in_place_consumers(layers, names: _Names, source: str) -> None:
-    """An in-place layer must be the only reader of the blob version it overwrites.
-
-    Otherwise Caffe inserts a Split for the other readers, the in-place layer then reads a
-    split copy, and its top counts as a second producer of the blob: Caffe refuses the net.
-    """
-    readers: dict[str, int] = {}
-    for ins, _ in names.per_layer:
-        for t in ins:
-            readers[t] = readers.get(t, 0) + 1
-    for layer, (ins, _) in zip(layers, names.per_layer):
-        for j, top in enumerate(layer.top):
-            if j < len(layer.bottom) and layer.bottom[j] == top and readers[ins[j]] > 1:
-                raise NetStructureError(
-                    f"{source}: layer '{layer.name}' (type {layer.type}) overwrites blob '{top}' in place while "
-                    f"{readers[ins[j]] - 1} other bottom(s) read the same value; Caffe rejects this "
-                    f"(top blob '{top}' produced by multiple sources)")
 
 
 def _fresh(name: str, used: set[str]) -> str:
