@@ -5,7 +5,7 @@ layers all convert is run at batch 1 through real Caffe and onnxruntime; every
 blob must agree within 1e-4 of that blob's magnitude and the output within
 1e-5 (times its magnitude where that exceeds 1). Without real Caffe, ``tests/golden/arch_<name>.npz`` (written by
 real Caffe via ``python tests/regen_golden.py tests/test_architectures.py``)
-holds the input, the output and a digest of the seeded weights.
+holds the output and a digest of the seeded weights and input.
 """
 from __future__ import annotations
 
@@ -43,11 +43,15 @@ NETS = {
 # MobileNet-SSD needs PriorBox and DetectionOutput, which a later issue adds.
 
 
-def _digest(net) -> str:
+def _inputs(name: str, shape) -> dict[str, np.ndarray]:
+    return {name: np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+
+
+def _digest(net, inputs) -> str:
+    """Of the seeded weights and input, so a golden file is only used with the same ones."""
     h = hashlib.sha256()
-    for layer in net.layers:
-        for w in layer.weights:
-            h.update(np.ascontiguousarray(w, "<f4").tobytes())
+    for w in [w for layer in net.layers for w in layer.weights] + list(inputs.values()):
+        h.update(np.ascontiguousarray(w, "<f4").tobytes())
     return h.hexdigest()
 
 
@@ -64,17 +68,17 @@ def test_architecture_matches_real_caffe(tmp_path, name):
     if live_caffe():
         model = tmp_path / "w.caffemodel"
         write_net_weights(model, net)
-        inputs = {input_name: np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+        inputs = _inputs(input_name, shape)
         at_size = reshaped_prototxt(path, tmp_path / "net.prototxt", {input_name: shape})
         want = blobs_for_net(net, run_caffe(at_size, model, inputs))
         if REGEN:
-            np.savez_compressed(golden, digest=np.array(_digest(net)), **{f"in/{k}": v for k, v in inputs.items()},
+            np.savez_compressed(golden, digest=np.array(_digest(net, inputs)),
                                 **{f"out/{k}": want[k] for k in net.outputs})
     elif golden.exists():
         with np.load(golden, allow_pickle=False) as g:
-            if str(g["digest"]) != _digest(net):
-                pytest.skip("this numpy generates different seeded weights than the golden file's")
-            inputs = {k[3:]: g[k] for k in g.files if k.startswith("in/")}
+            inputs = _inputs(input_name, shape)
+            if str(g["digest"]) != _digest(net, inputs):
+                pytest.skip("this numpy generates other seeded weights or inputs than the golden file's")
             want = {k[4:]: g[k] for k in g.files if k.startswith("out/")}
     else:
         pytest.skip(f"real Caffe is not installed and there is no golden file for {name}")
