@@ -37,11 +37,12 @@ def deconvolution(layer: Layer, g: GraphBuilder) -> None:
         g.node("ConvTranspose", [x, *weights], [y], **_conv_attrs(layer))
 
 
-def _end_pads(layer: Layer) -> list[int]:
-    """Per axis, the end padding that makes a floor-mode ONNX pool produce Caffe's output size."""
+def _end_pads(layer: Layer, outs: list[int] | None = None) -> list[int]:
+    """Per axis, the end padding that makes a floor-mode ONNX pool produce ``outs`` windows (Caffe's count)."""
     p = layer.params
+    outs = outs or list(layer.output_shapes[0][2:])
     ends = []
-    for d, k, s, pad, o in zip(layer.input_shapes[0][2:], p.kernel, p.stride, p.pad, layer.output_shapes[0][2:]):
+    for d, k, s, pad, o in zip(layer.input_shapes[0][2:], p.kernel, p.stride, p.pad, outs):
         # The last window ends at (o-1)*s + k - pad; input beyond that is never read (end < 0).
         end = (o - 1) * s + k - d - pad
         ends.append(end)
@@ -70,15 +71,20 @@ def pooling(layer: Layer, g: GraphBuilder) -> None:
         return
     ends = _end_pads(layer)
     # With ceil rounding, kernel < stride and no pad, Caffe keeps a last window lying wholly past
-    # the input (MAX gives -FLT_MAX there, AVE 0/count). ONNX pools need pads < kernel, so that
-    # overhang becomes an explicit Pad with the value Caffe's empty window holds.
-    beyond = [e if e >= k else 0 for e, k in zip(ends, p.kernel)]
-    if any(beyond):
-        pads = g.const([0, 0, 0, 0, 0, 0, *beyond], "pads", np.int64)
-        fill = g.const(np.float32(-FLT_MAX if is_max else 0.0), "fill")
-        x = g.node("Pad", [x, pads, fill], 1, mode="constant")[0]
-    pool_ends = [0 if b else max(e, 0) for e, b in zip(ends, beyond)]
-    attrs = dict(kernel_shape=list(p.kernel), strides=list(p.stride), pads=[*p.pad, *pool_ends])
+    # the input (at most one per axis): MAX gives -FLT_MAX there, AVE 0/count. ONNX pools need
+    # pads < kernel, so MAX pads the input explicitly with -FLT_MAX, and AVE pools the non-empty
+    # windows and pads its output with zeros (0 * the factor below gives Caffe's 0/count).
+    # A zero Pad before AveragePool is avoided: some onnxruntime releases fuse the two into
+    # one pool whose pads break their own pads < kernel check.
+    beyond = [1 if e >= k else 0 for e, k in zip(ends, p.kernel)]
+    if is_max and any(beyond):
+        extra = [e if b else 0 for e, b in zip(ends, beyond)]
+        fill = g.const(np.float32(-FLT_MAX), "fill")
+        x = g.node("Pad", [x, g.const([0, 0, 0, 0, 0, 0, *extra], "pads", np.int64), fill], 1, mode="constant")[0]
+        ends = [0 if b else e for e, b in zip(ends, beyond)]
+    elif any(beyond):
+        ends = _end_pads(layer, [o - b for o, b in zip(layer.output_shapes[0][2:], beyond)])
+    attrs = dict(kernel_shape=list(p.kernel), strides=list(p.stride), pads=[*p.pad, *(max(e, 0) for e in ends)])
     if is_max:
         g.node("MaxPool", [x], [y], **attrs)
         return
@@ -90,6 +96,10 @@ def pooling(layer: Layer, g: GraphBuilder) -> None:
         g.node("AveragePool", [x], [y], count_include_pad=1, **attrs)
         return
     pooled = g.node("AveragePool", [x], 1, count_include_pad=1, **attrs)[0]
+    if any(beyond):
+        zero = g.const(np.float32(0.0), "zero")
+        pooled = g.node("Pad", [pooled, g.const([0, 0, 0, 0, 0, 0, *beyond], "pads", np.int64), zero], 1,
+                        mode="constant")[0]
     g.node("Mul", [pooled, g.const(factor[None, None], "count_factor")], [y])
 
 
