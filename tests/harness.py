@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import caffe2onnx
-from caffe2onnx.caffemodel_writer import write_caffemodel
+from caffe2onnx.caffemodel_writer import write_caffemodel, write_net_weights
 from caffe2onnx.converter import build_model, check_model, max_opset
 from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
 from caffe2onnx.validators.numpy_ref import run_numpy
@@ -169,6 +169,27 @@ def reshaped_prototxt(src: Path, dst: Path, shapes: dict[str, tuple]) -> Path:
                     layer.input_param.shape[i].dim.extend(shapes[top])
     dst.write_text(text_format.MessageToString(param))
     return dst
+
+
+def check_dynamic_batch(tmp_path: Path, prototxt: str, opset: int, seed: int = 0, batches=(1, 3)) -> None:
+    """A --dynamic-batch model gives real Caffe's numbers, every tensor, at each batch size."""
+    if not live_caffe():
+        pytest.skip("real Caffe (pycaffe) is not installed; this check runs it at several batch sizes")
+    net_path, weights = tmp_path / "net.prototxt", tmp_path / "net.caffemodel"
+    net_path.write_text(prototxt)
+    write_net_weights(weights, caffe2onnx.load(net_path, random_weights=seed))
+    net = caffe2onnx.load(net_path, weights)
+    model = build_model(net, opset=opset, dynamic_batch=True)
+    check_model(model)
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    model = expose_tensors(model, net.tensors, {n: ("N", *t.shape[1:]) for n, t in net.tensors.items()})
+    rng = np.random.default_rng(opset)
+    for batch in batches:
+        inputs = {n: rng.standard_normal((batch, *net.shape(n)[1:])).astype(np.float32) for n in net.inputs}
+        want = blobs_for_net(net, run_caffe(net_path, weights, inputs))
+        got, _ = run_onnx(model, inputs)
+        assert all(got[o].shape[0] == batch for o in net.outputs)
+        assert_close({**inputs, **got}, want, net.tensors)
 
 
 def input_layer(shape, name: str = "data") -> str:

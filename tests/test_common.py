@@ -1,13 +1,7 @@
 """Shape-moving and combining layers against real Caffe, at every opset in OPSETS."""
-import numpy as np
 import pytest
 
-import caffe2onnx
-from caffe2onnx.caffemodel_writer import write_net_weights
-from caffe2onnx.converter import build_model, check_model
-from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
-from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
-from harness import OPSETS, assert_close, check_case, input_layer, live_caffe
+from harness import OPSETS, check_case, check_dynamic_batch, input_layer
 
 
 def _layer(type_: str, body: str = "", bottoms=("data",), tops=("out",), name: str = "l") -> str:
@@ -156,21 +150,4 @@ DYNAMIC_NET = _inputs([(1, 4, 6, 5)]) + "".join([
 @pytest.mark.parametrize("opset", OPSETS)
 def test_dynamic_batch_against_caffe(tmp_path, opset):
     """A --dynamic-batch model run on batch 1 and 3 gives real Caffe's numbers at each batch size."""
-    if not live_caffe():
-        pytest.skip("real Caffe (pycaffe) is not installed; this check runs it on batch 1 and batch 3")
-    prototxt, weights = tmp_path / "net.prototxt", tmp_path / "net.caffemodel"
-    prototxt.write_text(DYNAMIC_NET)
-    write_net_weights(weights, caffe2onnx.load(prototxt, random_weights=5))
-    net = caffe2onnx.load(prototxt, weights)
-    model = build_model(net, opset=opset, dynamic_batch=True)
-    check_model(model)
-    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
-    model = expose_tensors(model, net.tensors, {n: ("N", *t.shape[1:]) for n, t in net.tensors.items()})
-    rng = np.random.default_rng(opset)
-    for batch in (1, 3):
-        x = rng.standard_normal((batch, 4, 6, 5)).astype(np.float32)
-        want = blobs_for_net(net, run_caffe(prototxt, weights, {"data": x}))
-        got, _ = run_onnx(model, {"data": x})
-        got["data"] = x
-        assert got["out"].shape[0] == batch
-        assert_close(got, want, net.tensors)
+    check_dynamic_batch(tmp_path, DYNAMIC_NET, opset, seed=5)

@@ -3,11 +3,9 @@ import numpy as np
 import pytest
 
 import caffe2onnx
-from caffe2onnx.caffemodel_writer import write_net_weights
 from caffe2onnx.converter import build_model, check_model
-from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
 from caffe2onnx.validators.onnx_runner import run_onnx
-from harness import OPSETS, assert_close, corpus, input_layer, live_caffe
+from harness import OPSETS, check_dynamic_batch, corpus, input_layer
 
 # case -> whether it ships a caffemodel (Pooling and LRN have no weights)
 CASES = {"layer_convolution": True, "layer_pooling_max": False, "layer_lrn_channels": False}
@@ -64,19 +62,5 @@ layer { name: "up" type: "Deconvolution" bottom: "lrn" top: "up"
 
 @pytest.mark.parametrize("opset", OPSETS)
 def test_dynamic_batch_against_caffe(tmp_path, opset):
-    if not live_caffe():
-        pytest.skip("real Caffe (pycaffe) is not installed; this check runs it on batch 1 and batch 3")
-    prototxt, weights = tmp_path / "net.prototxt", tmp_path / "net.caffemodel"
-    prototxt.write_text(DYNAMIC_NET)
-    write_net_weights(weights, caffe2onnx.load(prototxt, random_weights=3))
-    net = caffe2onnx.load(prototxt, weights)
-    model = build_model(net, opset=opset, dynamic_batch=True)
-    check_model(model)
-    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param
-    rng = np.random.default_rng(opset)
-    for batch in (1, 3):
-        x = rng.standard_normal((batch, 3, 13, 12)).astype(np.float32)
-        want = blobs_for_net(net, run_caffe(prototxt, weights, {"data": x}))
-        got, _ = run_onnx(model, {"data": x})
-        assert got["up"].shape[0] == batch and got["max"].shape[0] == batch
-        assert_close(got, want, net.outputs)
+    """A --dynamic-batch model run on batch 1 and 3 gives real Caffe's numbers at each batch size."""
+    check_dynamic_batch(tmp_path, DYNAMIC_NET, opset, seed=3)

@@ -122,6 +122,6 @@ def _summary(net, model, args, seconds: float) -> None:
     print(f"  Caffe layers   {len(net.layers)} ({top}{more})")
     print(f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}")
     print(f"  parameters     {net.parameter_count:,}")
-    print(f"  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch)
-    print(f"  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs))
+    print("  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch)
+    print("  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs))
     print(f"  time           {seconds:.2f} s")
