@@ -1,11 +1,13 @@
 """Whole published architectures: seeded random weights, converted, against real Caffe.
 
 Every deploy net of ../shared/corpus/architectures and bvlc_caffe/models whose
-layers all convert is run at batch 1 through real Caffe and onnxruntime; every
-blob must agree within 1e-4 of that blob's magnitude and the output within
-1e-5 (times its magnitude where that exceeds 1). Without real Caffe, ``tests/golden/arch_<name>.npz`` (written by
-real Caffe via ``python tests/regen_golden.py tests/test_architectures.py``)
-holds the output and a digest of the seeded weights and input.
+layers all convert is run at batch 1 through real Caffe, onnxruntime and the
+built-in NumPy reference. For both of ours, every blob must agree with Caffe
+within 1e-4 of that blob's magnitude and the output within 1e-5 (times its
+magnitude where that exceeds 1). Without real Caffe,
+``tests/golden/arch_<name>.npz`` (written by real Caffe via
+``python tests/regen_golden.py tests/test_architectures.py``) holds the output
+and a digest of the seeded weights and input.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
 from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
-from harness import CORPUS, GOLDEN, REGEN, assert_close, live_caffe, onnx_blobs, reshaped_prototxt
+from harness import CORPUS, GOLDEN, REGEN, assert_close, live_caffe, numpy_blobs, onnx_blobs, reshaped_prototxt
 
 NETS = {
     "alexnet": ("bvlc_caffe/models/bvlc_alexnet/deploy.prototxt", (1, 3, 227, 227)),
@@ -90,3 +92,8 @@ def test_architecture_matches_real_caffe(tmp_path, name):
         assert_close(got, want, [o], max_abs=limit, mean_abs=limit / 10)
     inner = [t for t in net.tensors if t not in net.outputs]
     assert_close(got, want, inner, max_abs=1e-4, mean_abs=1e-4, relative=True)
+    ref = numpy_blobs(net, inputs)  # the built-in NumPy reference must agree with real Caffe too
+    for o in net.outputs:
+        limit = 1e-5 * max(1.0, float(np.abs(want[o]).max()))
+        assert_close(ref, want, [o], max_abs=limit, mean_abs=limit / 10, what="NumPy reference")
+    assert_close(ref, want, inner, max_abs=1e-4, mean_abs=1e-4, relative=True, what="NumPy reference")
