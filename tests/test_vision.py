@@ -178,3 +178,19 @@ def test_conv_pool_lrn_chain(tmp_path):
             + _layer("Deconvolution", "convolution_param", "num_output: 2 kernel_size: 4 stride: 2 group: 2",
                      ("n",), ("out",)).replace('name: "l"', 'name: "up"'))
     check_case(tmp_path, "vision_chain", text, {})
+
+
+@pytest.mark.parametrize("spelling", ["round_mode: FLOOR", "ceil_mode: false"])
+def test_bvlc_round_mode_and_fork_ceil_mode_mean_the_same(tmp_path, spelling):
+    """BVLC's round_mode: FLOOR and the forks' ceil_mode: false both give Caffe's floor rounding.
+
+    The installed real Caffe only parses ceil_mode, so its result for that spelling is the judge
+    of both, and the two loaded nets must be identical."""
+    body = "pool: MAX kernel_size: 3 stride: 2"
+    case = "vision_pool_floor_spelling"
+    text = input_layer((1, 2, 8, 8)) + _layer("Pooling", "pooling_param", f"{body} ceil_mode: false")
+    check_case(tmp_path, case, text, {})
+    (tmp_path / "b.prototxt").write_text(text.replace("ceil_mode: false", spelling))
+    a, b = caffe2onnx.load(tmp_path / "net.prototxt"), caffe2onnx.load(tmp_path / "b.prototxt")
+    assert a.layers[0].params == b.layers[0].params and b.layers[0].params.ceil is False
+    assert b.shape(b.outputs[0]) == (1, 2, 3, 3)  # ceil rounding would give 4x4
