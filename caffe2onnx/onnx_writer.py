@@ -19,8 +19,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .errors import ConversionError
 from .parser.caffemodel import _key, _varint
 
+_PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
 
 
@@ -50,6 +52,10 @@ class BuiltModel:
 
     def save(self, path: str | Path) -> None:
         """Writes atomically: a failed write leaves no partial file behind."""
+        size = self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
+        if size >= _PROTOBUF_LIMIT:
+            raise ConversionError(f"the ONNX model would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
+                                  "one file; ONNX external data is not supported yet, so nothing was written")
         path = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         try:
