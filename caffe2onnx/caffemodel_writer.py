@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 
 from . import proto
-from .parser.caffemodel import _key, _varint
+from .wire import len_header, varint
 
 
 def _blob_header(shape: tuple[int, ...], nbytes: int) -> bytes:
-    dims = b"".join(_varint(d) for d in shape)
-    shape_msg = _key(1, 2) + _varint(len(dims)) + dims if shape else b""
-    return (_key(7, 2) + _varint(len(shape_msg)) + shape_msg  # BlobProto.shape
-            + _key(5, 2) + _varint(nbytes))  # BlobProto.data, packed floats follow
+    dims = b"".join(varint(d) for d in shape)
+    shape_msg = len_header(1, len(dims)) + dims if shape else b""  # BlobShape.dim, packed
+    return (len_header(7, len(shape_msg)) + shape_msg  # BlobProto.shape
+            + len_header(5, nbytes))  # BlobProto.data, packed floats follow
 
 
 def write_caffemodel(path: str | Path, layers: Iterable[tuple[str, str, list[np.ndarray]]],
@@ -39,9 +39,9 @@ def write_caffemodel(path: str | Path, layers: Iterable[tuple[str, str, list[np.
                 blob_msgs = []
                 for a in arrays:
                     h = _blob_header(tuple(a.shape), a.nbytes)
-                    blob_msgs.append((_key(7, 2) + _varint(len(h) + a.nbytes) + h, a))
+                    blob_msgs.append((len_header(7, len(h) + a.nbytes) + h, a))  # LayerParameter.blobs
                 size = len(head) + sum(len(h) + a.nbytes for h, a in blob_msgs)
-                f.write(_key(100, 2) + _varint(size) + head)  # NetParameter.layer
+                f.write(len_header(100, size) + head)  # NetParameter.layer
                 for h, a in blob_msgs:
                     f.write(h)
                     f.write(memoryview(a).cast("B"))
@@ -58,7 +58,3 @@ def write_net_weights(path: str | Path, net) -> None:
     caffemodel that Caffe and our loader accept.
     """
     write_caffemodel(path, ((l.name, l.type, list(l.weights)) for l in net.layers), net.name)
-
-
-def weights_of(net) -> Mapping[str, list[np.ndarray]]:
-    return {l.name: list(l.weights) for l in net.layers if l.weights}

@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ConversionError
-from .parser.caffemodel import _key, _varint
+from .wire import len_header
 
 _PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
@@ -76,12 +76,12 @@ class BuiltModel:
         for name, arr in self.weights:
             arr = np.ascontiguousarray(arr, dtype="<f4")
             meta = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=arr.shape).SerializeToString()
-            tensor_len = len(meta) + len(_key(_RAW_DATA_FIELD, 2)) + len(_varint(arr.nbytes)) + arr.nbytes
-            prefix = _key(_INITIALIZER_FIELD, 2) + _varint(tensor_len) + meta + _key(_RAW_DATA_FIELD, 2) + _varint(arr.nbytes)
+            raw_header = len_header(_RAW_DATA_FIELD, arr.nbytes)
+            prefix = len_header(_INITIALIZER_FIELD, len(meta) + len(raw_header) + arr.nbytes) + meta + raw_header
             entries.append((prefix, arr))
         graph_len = len(graph) + sum(len(p) + a.nbytes for p, a in entries)
         f.write(head.SerializeToString())
-        f.write(_key(_GRAPH_FIELD, 2) + _varint(graph_len))
+        f.write(len_header(_GRAPH_FIELD, graph_len))
         f.write(graph)
         for prefix, arr in entries:
             f.write(prefix)

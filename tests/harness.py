@@ -13,6 +13,7 @@ Caffe and CAFFE2ONNX_REGEN_GOLDEN=1).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -169,6 +170,20 @@ def reshaped_prototxt(src: Path, dst: Path, shapes: dict[str, tuple]) -> Path:
                     layer.input_param.shape[i].dim.extend(shapes[top])
     dst.write_text(text_format.MessageToString(param))
     return dst
+
+
+def seeded_digest(net, inputs: dict[str, np.ndarray] | None = None) -> str:
+    """sha256 of every layer's name and weight bytes (and the inputs): a golden file is only
+    used with the seeded weights and inputs it was computed from."""
+    h = hashlib.sha256()
+    for layer in net.layers:
+        for i, w in enumerate(layer.weights):
+            h.update(f"{layer.name}/{i}{w.shape}".encode())
+            h.update(np.ascontiguousarray(w, "<f4").tobytes())
+    for name, value in sorted((inputs or {}).items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(value, "<f4").tobytes())
+    return h.hexdigest()
 
 
 def check_dynamic_batch(tmp_path: Path, prototxt: str, opset: int, seed: int = 0, batches=(1, 3)) -> None:

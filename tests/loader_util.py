@@ -14,7 +14,3 @@ def write(tmp_path: Path, text: str, name: str = "net.prototxt") -> Path:
 
 def load_text(tmp_path: Path, text: str, **kw):
     return caffe2onnx.load(write(tmp_path, text), **kw)
-
-
-def layer_summary(net) -> list[tuple]:
-    return [(l.name, l.type, l.input_shapes, l.output_shapes) for l in net.layers]

@@ -11,15 +11,14 @@ and a digest of the seeded weights and input.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pytest
 
 import caffe2onnx
 from caffe2onnx.caffemodel_writer import write_net_weights
 from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
-from harness import CORPUS, GOLDEN, REGEN, assert_close, live_caffe, numpy_blobs, onnx_blobs, reshaped_prototxt
+from harness import (CORPUS, GOLDEN, REGEN, assert_close, live_caffe, numpy_blobs, onnx_blobs, reshaped_prototxt,
+                     seeded_digest)
 
 NETS = {
     "alexnet": ("bvlc_caffe/models/bvlc_alexnet/deploy.prototxt", (1, 3, 227, 227)),
@@ -49,14 +48,6 @@ def _inputs(name: str, shape) -> dict[str, np.ndarray]:
     return {name: np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
 
 
-def _digest(net, inputs) -> str:
-    """Of the seeded weights and input, so a golden file is only used with the same ones."""
-    h = hashlib.sha256()
-    for w in [w for layer in net.layers for w in layer.weights] + list(inputs.values()):
-        h.update(np.ascontiguousarray(w, "<f4").tobytes())
-    return h.hexdigest()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_architecture_matches_real_caffe(tmp_path, name):
@@ -74,12 +65,12 @@ def test_architecture_matches_real_caffe(tmp_path, name):
         at_size = reshaped_prototxt(path, tmp_path / "net.prototxt", {input_name: shape})
         want = blobs_for_net(net, run_caffe(at_size, model, inputs))
         if REGEN:
-            np.savez_compressed(golden, digest=np.array(_digest(net, inputs)),
+            np.savez_compressed(golden, digest=np.array(seeded_digest(net, inputs)),
                                 **{f"out/{k}": want[k] for k in net.outputs})
     elif golden.exists():
         with np.load(golden, allow_pickle=False) as g:
             inputs = _inputs(input_name, shape)
-            if str(g["digest"]) != _digest(net, inputs):
+            if str(g["digest"]) != seeded_digest(net, inputs):
                 pytest.skip("this numpy generates other seeded weights or inputs than the golden file's")
             want = {k[4:]: g[k] for k in g.files if k.startswith("out/")}
     else:

@@ -12,7 +12,6 @@ has a wide margin under 1e-5, while the LRNs still change their input by
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from caffe2onnx.parser.text import read_prototxt
 from caffe2onnx.validators.caffe_reference import blobs_for_net, caffe_available, run_caffe
 from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
 
-from harness import REGEN, ROOT, assert_close, corpus
+from harness import REGEN, ROOT, assert_close, corpus, seeded_digest
 
 EXAMPLE = ROOT / "examples" / "googlenet"
 DEPLOY = EXAMPLE / "deploy.prototxt"
@@ -53,16 +52,6 @@ def seeded_net():
     return caffe2onnx.load(DEPLOY, random_weights=WEIGHT_SEED, input_shapes=SHAPES)
 
 
-def weights_digest(net) -> str:
-    """sha256 over every layer's name and weight bytes, in net order."""
-    h = hashlib.sha256()
-    for layer in net.layers:
-        for i, w in enumerate(layer.weights):
-            h.update(f"{layer.name}/{i}{w.shape}".encode())
-            h.update(np.ascontiguousarray(w, "<f4").tobytes())
-    return h.hexdigest()
-
-
 def seeded_input() -> np.ndarray:
     return np.random.default_rng(INPUT_SEED).standard_normal(SHAPES["data"]).astype(np.float32)
 
@@ -76,7 +65,7 @@ def live_reference(net, caffemodel: Path) -> tuple[dict, dict]:
 def write_golden(path: Path, net, inputs: dict, blobs: dict) -> None:
     keep = {k: blobs[k] for k in ("prob", *GOLDEN_BLOBS)}
     path.parent.mkdir(exist_ok=True)
-    np.savez_compressed(path, digest=np.array(weights_digest(net)), numpy_version=np.array(np.__version__),
+    np.savez_compressed(path, digest=np.array(seeded_digest(net)), numpy_version=np.array(np.__version__),
                         **{f"in/{k}": v for k, v in inputs.items()}, **{f"out/{k}": v for k, v in keep.items()})
 
 
@@ -96,7 +85,7 @@ def reference(tmp_path_factory):
         if not GOLDEN.exists():
             pytest.skip("real Caffe is not installed and tests/golden/googlenet.npz is absent")
         with np.load(GOLDEN, allow_pickle=False) as g:
-            if str(g["digest"]) != weights_digest(seeded):
+            if str(g["digest"]) != seeded_digest(seeded):
                 pytest.skip(f"numpy {np.__version__}'s default_rng produced other seeded weights than the ones "
                             f"real Caffe ran for the golden file (numpy {g['numpy_version']}), or caffe2onnx's "
                             "random-weight scheme changed; rerun "

@@ -9,16 +9,11 @@ the layer needs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar, Iterable
 
 from ..errors import ShapeError, UnsupportedLayerError
 from ..ir import Shape
 
-# LayerParameter fields that never change TEST-time numbers.
-NEUTRAL_LAYER_FIELDS = frozenset({
-    "name", "type", "bottom", "top", "phase", "loss_weight", "param", "blobs",
-    "propagate_down", "include", "exclude",
-})
 # Types whose in-place form (top == bottom) computes what the out-of-place form does, checked
 # against real Caffe. Eltwise in place is modelled by its mapping. Others (LRN, Pooling,
 # Convolution, InnerProduct...) read their input after overwriting it, and Caffe itself
@@ -174,5 +169,3 @@ def count(shape: Iterable[int]) -> int:
         n *= d
     return n
 
-
-Parser = Callable[[Any, Any], Any]

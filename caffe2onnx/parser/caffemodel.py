@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from .. import proto
 from ..errors import CaffeParseError
+from ..wire import len_header
 
 _NET_LAYER, _NET_LAYERS = 100, 2  # NetParameter.layer (current), NetParameter.layers (V1)
 _BLOBS = {_NET_LAYER: 7, _NET_LAYERS: 6}  # LayerParameter.blobs, V1LayerParameter.blobs
@@ -93,7 +94,7 @@ def read_caffemodel(path: str | Path) -> tuple[object, list[list[RawBlob]]]:
     for number, wire, vstart, vend, fstart in reader.fields(0, len(data)):
         if number in _BLOBS and wire == 2:
             layer_bytes, layer_blobs = _split_layer(reader, vstart, vend, _BLOBS[number])
-            stripped += _key(number, 2) + _varint(len(layer_bytes)) + layer_bytes
+            stripped += len_header(number, len(layer_bytes)) + layer_bytes
             blobs.append(layer_blobs)
         else:
             stripped += data[fstart:vend]
@@ -185,19 +186,3 @@ def _signed32(v: int) -> int:
 
 def _signed64(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
-
-
-def _varint(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _key(number: int, wire: int) -> bytes:
-    return _varint(number << 3 | wire)
