@@ -11,5 +11,13 @@ def convert(prototxt=None, caffemodel=None, **options):
     from .converter import convert as _convert  # imports onnx only when converting
     return _convert(prototxt, caffemodel, **options)
 
-__all__ = ["load", "convert", "TEST", "TRAIN", "Caffe2OnnxError", "CaffeParseError", "ConversionError",
+
+
+def register_layer(type, *, spec=None, mapping=None, reference=None, check=None, source=None):
+    """Registers a layer type's spec, ONNX mapping and NumPy reference; see ``caffe2onnx.plugins``."""
+    from .plugins import register_layer as _register  # imports the registries only when used
+    return _register(type, spec=spec, mapping=mapping, reference=reference, check=check, source=source)
+
+
+__all__ = ["load", "convert", "register_layer", "TEST", "TRAIN", "Caffe2OnnxError", "CaffeParseError", "ConversionError",
            "NetStructureError", "ShapeError", "UnsupportedLayerError", "WeightMismatchError"]

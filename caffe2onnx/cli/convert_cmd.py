@@ -30,6 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
     p.add_argument("--level", type=int, default=0, help="NetState level for include/exclude rules")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--caffe-proto", metavar="FILE", help="read the net with this caffe.proto (a fork's schema, "
+                   "compiled at run time; or a protoc descriptor set .pb); its extra layer types need a plugin")
     p.add_argument("--validate", action="store_true",
                    help="after writing, compare every layer's output with --validate-reference on seeded "
                         "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     opset = args.opset or DEFAULT_OPSET
     try:
         net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
-                   stages=args.stage, level=args.level)
+                   stages=args.stage, level=args.level, caffe_proto=args.caffe_proto)
         progress.step("read net and weights")
         built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
         progress.step("mapped layers to ONNX")
@@ -106,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         _summary(net, built.model, args, time.perf_counter() - progress.t0)
     if args.validate:
         from .validate_cmd import validate_converted
-        return validate_converted(net, prototxt, caffemodel, args.output, args.validate_reference, args.quiet)
+        reference = "numpy" if args.caffe_proto and args.validate_reference == "auto" else args.validate_reference
+        return validate_converted(net, prototxt, caffemodel, args.output, reference, args.quiet)
     return 0
 
 

@@ -49,6 +49,8 @@ def add_parser(sub) -> None:
                                               f"{CPU_RTOL:g} on CPU, {GPU_RTOL:g} on CUDA/TensorRT)")
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one testcase per compared blob")
+    p.add_argument("--caffe-proto", metavar="FILE", help="read the net with this caffe.proto (a fork's schema); "
+                   "the auto reference is then numpy, since pycaffe reads only its own schema")
     add_input_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line and any first divergence")
     p.set_defaults(run=run, parser=p)
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
                           atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
-                          preprocess=preprocess_from(args), input_shapes=shapes)
+                          preprocess=preprocess_from(args), input_shapes=shapes, caffe_proto=args.caffe_proto)
     except Caffe2OnnxError as e:
         print(f"caffe2onnx validate: error: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -63,8 +63,15 @@ class LayerProblem(Exception):
 class SpecRegistry:
     """A registry object (not module globals) mapping Caffe type names to specs."""
 
-    def __init__(self) -> None:
+    def __init__(self, plugins: bool = False) -> None:
         self._specs: dict[str, type[Spec]] = {}
+        self._plugins = plugins  # look unknown types up in the caffe2onnx.layers entry points
+
+    def _known(self, type_name: str) -> bool:
+        if type_name not in self._specs and self._plugins:
+            from ..plugins import load_plugin_for  # lazily: only for a type a net actually uses
+            load_plugin_for(type_name)
+        return type_name in self._specs
 
     def register(self, spec: type[Spec]) -> type[Spec]:
         if spec.type in self._specs:
@@ -84,8 +91,8 @@ class SpecRegistry:
     def problems(self, layer: Any) -> list[tuple[str, str, str]]:
         """Every reason this layer cannot be honoured, without running shape inference."""
         name, type_name = layer.name, layer.type
-        if type_name not in self._specs:
-            return [(name, type_name, "unknown or unsupported layer type")]
+        if not self._known(type_name):
+            return [(name, type_name, _unknown(layer))]
         spec = self._specs[type_name]
         out = []
         counts = (("bottom", len(layer.bottom), spec.bottoms), ("top", len(layer.top), spec.tops))
@@ -97,7 +104,10 @@ class SpecRegistry:
         if in_place and type_name not in IN_PLACE_SAFE:
             out.append((name, type_name, f"runs in place (top '{in_place[0]}' is also its bottom); Caffe's "
                         f"in-place {type_name} does not compute what the layer means: give it its own top"))
-        if spec.param is not None and layer.HasField(spec.param):
+        if spec.param is not None and spec.param not in layer.DESCRIPTOR.fields_by_name:
+            out.append((name, type_name, f"the caffe.proto this net was read with has no field {spec.param}: "
+                        "give the fork's own caffe.proto (--caffe-proto / caffe_proto=)"))
+        elif spec.param is not None and layer.HasField(spec.param):
             for fd, _ in getattr(layer, spec.param).ListFields():
                 if fd.name not in spec.fields and fd.name not in NEUTRAL_PARAM_FIELDS:
                     out.append((name, type_name, f"field {spec.param}.{fd.name} is not supported"))
@@ -120,7 +130,18 @@ class SpecRegistry:
                              f"input shapes {[list(s) for s in shapes]}") from None
 
 
-SPECS = SpecRegistry()
+SPECS = SpecRegistry(plugins=True)
+
+
+def _unknown(layer: Any) -> str:
+    """Why a type is refused; a Python layer's code is never imported, so only a plugin can convert it."""
+    if layer.type == "Python":
+        p = layer.python_param
+        return (f"is a Python layer (python_param module '{p.module}', layer '{p.layer}'); caffe2onnx never "
+                "imports or runs a net's Python code: register a plugin for type 'Python' to convert it "
+                "(see 'Plugins' in the README)")
+    return ("unknown layer type: register a plugin for it (caffe2onnx.register_layer or the "
+            "'caffe2onnx.layers' entry point; see 'Plugins' in the README)")
 
 
 def spatial(values: Iterable[int], single: int | None, h: int | None, w: int | None,

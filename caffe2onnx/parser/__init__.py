@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from .. import proto
 from ..errors import CaffeParseError
 from ..ir import Net
 from .builder import build_net
@@ -19,12 +20,17 @@ __all__ = ["load", "TEST", "TRAIN"]
 def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
          phase: int | str = TEST, level: int = 0, stages: Sequence[str] = (),
          input_shapes: Mapping[str, Sequence[int]] | None = None,
-         random_weights: int | None = None) -> Net:
+         random_weights: int | None = None, caffe_proto: str | Path | None = None) -> Net:
     """Loads a Caffe net (prototxt, caffemodel, or a caffemodel alone) as a frozen ``Net``.
 
     Weights bind to layers by name. ``input_shapes`` overrides or supplies input
     shapes; ``random_weights`` (a seed) fills seeded random weights instead.
+    ``caffe_proto`` reads both files with a fork's own caffe.proto (see ``proto.using``).
     """
+    if caffe_proto is not None:
+        with proto.using(caffe_proto):
+            return load(prototxt, caffemodel, phase=phase, level=level, stages=stages,
+                        input_shapes=input_shapes, random_weights=random_weights)
     if prototxt is None and caffemodel is None:
         raise CaffeParseError("give a prototxt, a caffemodel, or both")
     if random_weights is not None and caffemodel is not None:

@@ -98,7 +98,7 @@ def read_caffemodel(path: str | Path) -> tuple[object, list[list[RawBlob]]]:
             blobs.append(layer_blobs)
         else:
             stripped += data[fstart:vend]
-    net = proto.NetParameter()
+    net = proto.current().NetParameter()
     try:
         net.ParseFromString(bytes(stripped))
     except DecodeError as e:

@@ -19,7 +19,7 @@ def read_prototxt(path: str | Path):
 
 
 def parse_prototxt(text: str, source: str = "<string>"):
-    net = proto.NetParameter()
+    net = proto.current().NetParameter()
     try:
         text_format.Parse(text, net)
     except text_format.ParseError as e:

@@ -32,7 +32,7 @@ def upgrade_net(net, source: str) -> None:
 
 
 def _upgrade_v1(net, source: str) -> None:
-    enum = proto.V1LayerParameter.DESCRIPTOR.enum_types_by_name["LayerType"]
+    enum = proto.current().V1LayerParameter.DESCRIPTOR.enum_types_by_name["LayerType"]
     for old in net.layers:
         if old.HasField("layer"):
             raise CaffeParseError(f"{source}: layer '{old.name or old.layer.name}' is in the V0 format "
@@ -86,7 +86,7 @@ def _upgrade_inputs(net, source: str) -> None:
     names = list(net.input)
     if len(net.input_dim) and len(net.input_shape):
         raise CaffeParseError(f"{source}: give input_dim or input_shape, not both")
-    layer = proto.LayerParameter(name="input", type="Input")
+    layer = proto.current().LayerParameter(name="input", type="Input")
     layer.top.extend(names)
     if len(net.input_shape):
         if len(net.input_shape) != len(names):
@@ -111,7 +111,7 @@ def _upgrade_inputs(net, source: str) -> None:
 def check_dims(name: str, shape, what: str = "input") -> tuple[int, ...]:
     """Rejects non-positive dims and blobs Caffe could not hold (count > INT_MAX)."""
     shape = tuple(int(d) for d in shape)
-    if not shape and what != "weight":
+    if not shape and what == "input":  # a 0-axis blob (Reduction over all axes) is a scalar
         raise ShapeError(f"{what} '{name}' has an empty shape")
     if any(d <= 0 for d in shape):
         raise ShapeError(f"{what} '{name}' has non-positive dimension(s): {list(shape)}")

@@ -71,16 +71,17 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              reference: str = "auto", provider: str = "cpu", atol: float | None = None,
              rtol: float | None = None, inputs: Mapping[str, np.ndarray] | None = None,
              input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
-             input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None) -> ValidationResult:
+             input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
+             caffe_proto: str | Path | None = None) -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
     """
     from ..parser import load
-    ref = get_reference(reference)
+    ref = get_reference("numpy" if caffe_proto is not None and reference == "auto" else reference)
     if net is None:
-        net = load(prototxt, caffemodel, input_shapes=input_shapes)
+        net = load(prototxt, caffemodel, input_shapes=input_shapes, caffe_proto=caffe_proto)
     values, sources = make_inputs(net, input_specs, seed, preprocess)
     for name, value in (inputs or {}).items():
         if name not in net.inputs:

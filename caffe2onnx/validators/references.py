@@ -46,6 +46,10 @@ class CaffeReference:
         from .caffe_reference import blobs_for_net, run_caffe
         if prototxt is None:
             raise ReferenceUnavailable("the caffe reference needs the deploy .prototxt")
+        python = [l.name for l in net.layers if l.type == "Python"]
+        if python:  # pycaffe would import the layer's module: a net's code is never run
+            raise ReferenceUnavailable(f"layer '{python[0]}' is a Python layer: real Caffe would import and run "
+                                       "its module, which caffe2onnx never does; use --reference numpy")
         if caffemodel is not None:
             return blobs_for_net(net, run_caffe(prototxt, caffemodel, inputs))
         if net.parameter_count == 0 and any(l.weight_shapes for l in net.layers):
