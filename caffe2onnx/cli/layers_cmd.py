@@ -40,6 +40,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {'':<{width}}    {line}")
     print("\nDropped at inference (data, loss and training-only layers):")
     print("  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY)))
+    from ..layers import SPECS
+    refused = [t for t in SPECS.types() if t not in MAPPINGS and t != "Input"]
+    if refused:
+        print("\nRecognised but refused with the reason (no exact static-shape ONNX form):")
+        print("  " + ", ".join(refused))
     print("\nNever run: Python layers (type Python); a plugin registering type 'Python' may convert them.")
     for e in errors:
         print(f"caffe2onnx layers: error: {e}", file=sys.stderr)

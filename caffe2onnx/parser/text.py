@@ -29,5 +29,7 @@ def parse_prototxt(text: str, source: str = "<string>"):
         if line is not None and msg.startswith(f"{line}:"):
             msg = msg.split(" : ", 1)[-1]
         where = f"{source}:{line}:{col}" if line is not None else source
+        if "has no field named" in msg:  # most often a fork's own layer parameter
+            msg += " (a Caffe fork's field? read the net with the fork's caffe.proto: --caffe-proto FILE)"
         raise CaffeParseError(f"{where}: prototxt syntax error: {msg}") from None
     return net
