@@ -5,7 +5,7 @@ import pytest
 
 import caffe2onnx
 from caffe2onnx.validators.caffe_reference import CaffeRejected, run_caffe
-from harness import check_case, input_layer, live_caffe
+from harness import check_case, check_dynamic_batch, input_layer, live_caffe
 
 
 def _l(type_: str, param: str = "", body: str = "", bottom="data", top="out", name="l") -> str:
@@ -85,3 +85,19 @@ def test_refused(tmp_path, text, match, caffe_refuses):
     if caffe_refuses and live_caffe():  # the shapes we refuse are ones real Caffe aborts on
         with pytest.raises(CaffeRejected):
             run_caffe(path, None, {"data": np.ones((2, 1, 5, 1), np.float32), "sel": np.ones((2, 1), np.float32)})
+
+
+@pytest.mark.parametrize("case", ["argmax_top3_maxval", "reduction_asum_axis1", "embed", "spp_max3", "im2col",
+                                  "argmax_axis_last_maxval"])
+def test_dynamic_batch(tmp_path, case):
+    shape, text = CASES[case]
+    check_dynamic_batch(tmp_path, input_layer(shape) + text, opset=17)
+
+
+def test_parameter_refuses_dynamic_batch(tmp_path):
+    from caffe2onnx.converter import build_model
+    shape, text = CASES["parameter"]
+    path = tmp_path / "net.prototxt"
+    path.write_text(input_layer(shape) + text)
+    with pytest.raises(caffe2onnx.UnsupportedLayerError, match="dynamic-batch"):
+        build_model(caffe2onnx.load(path, random_weights=0), opset=17, dynamic_batch=True)

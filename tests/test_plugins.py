@@ -154,3 +154,29 @@ def test_python_layer_module_is_never_imported(tmp_path, site, monkeypatch, caps
         main(["validate", str(net), str(tmp_path / "w.caffemodel"), str(tmp_path / "m.onnx"), "--reference", ref])
     assert "evil_layer_mod" in capsys.readouterr().err
     assert not marker.exists() and "evil_layer_mod" not in sys.modules
+
+
+def test_python_layer_plugin_never_runs_caffe(tmp_path, site, capsys):
+    """A plugin may convert a Python layer from its python_param; real Caffe (which would import the
+    module) is then refused as a reference, and the module stays untouched."""
+    from caffe2onnx.layers import Spec
+    from caffe2onnx.validators.references import CaffeReference, ReferenceUnavailable
+
+    marker = tmp_path / "imported.txt"
+    (site / "evil_layer_mod.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+
+    class PythonIdentity(Spec):
+        param = "python_param"
+        fields = frozenset({"module", "layer"})
+
+    caffe2onnx.register_layer("Python", spec=PythonIdentity, mapping=lambda l, g: g.node("Identity", list(l.inputs),
+                              list(l.outputs)), reference=lambda l, xs: [xs[0].copy()])
+    net_path = tmp_path / "py.prototxt"
+    net_path.write_text(PY_NET)
+    net = caffe2onnx.load(net_path)
+    model = build_model(net, opset=17)
+    x = {"data": np.ones((1, 3), np.float32)}
+    assert validate(net_path, None, model, reference="numpy", inputs=x, net=net).passed
+    with pytest.raises(ReferenceUnavailable, match="layer 'py' is a Python layer"):
+        CaffeReference().run(net, net_path, None, x)  # refused before any Caffe process starts
+    assert not marker.exists() and "evil_layer_mod" not in sys.modules

@@ -103,7 +103,13 @@ def spp(layer: Layer, g: GraphBuilder) -> None:
         g.node("Concat", flat, list(layer.outputs), axis=1)
 
 
-@MAPPINGS.register("Parameter")
+def _static_batch(layer: Layer, options) -> str | None:
+    if options.dynamic_batch:
+        return "its top is a fixed blob whose first axis is not the batch: --dynamic-batch is not supported"
+    return None
+
+
+@MAPPINGS.register("Parameter", check=_static_batch)
 def parameter(layer: Layer, g: GraphBuilder) -> None:
     """The layer's blob 0 as its top."""
     g.node("Identity", [g.weight(0)], list(layer.outputs))
