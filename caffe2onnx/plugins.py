@@ -76,10 +76,12 @@ def register_layer(type: str, *, spec: Any = None, mapping: Callable | None = No
         MAPPINGS.register(type, check=check)(mapping)
     if reference is not None:
         FORWARDS.register(type)(reference)
+    module = getattr(inspect.getmodule(parts[0]), "__name__", "<unknown>")
     if _loading:
         ORIGINS[type] = _loading[-1] if source is None else Origin(source, _loading[-1].plugin)
-    else:
-        ORIGINS[type] = Origin(source or inspect.getmodule(parts[0]).__name__)
+    elif source is not None or not module.startswith("caffe2onnx."):
+        ORIGINS[type] = Origin(source or module)
+    # else a built-in layer: its origin is the Source: line of its mapping's docstring (BVLC by default)
 
 
 def _entry_points() -> list:
