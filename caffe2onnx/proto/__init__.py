@@ -135,9 +135,17 @@ def _error(message: str):
     return CaffeParseError(message)
 
 
-@functools.lru_cache(maxsize=8)
 def compile_schema(path: str) -> Schema:
     """A user's caffe.proto in its own private DescriptorPool (package ``caffe``, as BVLC's)."""
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError as e:
+        raise _error(f"{path}: cannot read the caffe.proto: {e.strerror}") from None
+    return _compile(path, mtime)  # compiled once per file version
+
+
+@functools.lru_cache(maxsize=8)
+def _compile(path: str, mtime: int) -> Schema:
     try:
         data = Path(path).read_bytes()
     except OSError as e:
