@@ -111,3 +111,12 @@ def test_descriptor_set_needs_no_compiler(tmp_path, example_plugin):
     net = caffe2onnx.load(EXAMPLE / "net.prototxt", random_weights=0, caffe_proto=pb)
     assert net.layer("act").params.alpha == pytest.approx(1.7159)
     assert caffe2onnx.convert(EXAMPLE / "net.prototxt", random_weights=0, caffe_proto=pb, opset=11)
+
+
+def test_missing_or_corrupt_schema_file(tmp_path):
+    with pytest.raises(CaffeParseError, match="cannot read the caffe.proto"):
+        caffe2onnx.load(EXAMPLE / "net.prototxt", caffe_proto=tmp_path / "absent.proto")
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\xff\xff\xff")
+    with pytest.raises(CaffeParseError, match="not a FileDescriptorSet"):
+        caffe2onnx.load(EXAMPLE / "net.prototxt", caffe_proto=bad)
