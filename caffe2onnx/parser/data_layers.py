@@ -143,7 +143,7 @@ def _memory_data(layer):
         raise NetStructureError(f"layer '{layer.name}' (type MemoryData): memory_data_param batch_size, "
                                 f"channels, height and width must all be positive, got {list(dims)}")
     known = ("memory_data_param",)
-    return [(dims, known), ((dims[0], 1, 1, 1), known)][:len(layer.top)]
+    return [(dims, known), ((dims[0], 1, 1, 1), known)][:len(layer.top)]  # as Forward leaves the label
 
 
 def _dummy_data(layer):
