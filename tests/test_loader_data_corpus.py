@@ -88,7 +88,7 @@ def test_trained_lenet_caffemodel_alone_states_what_it_can():
     with pytest.raises(ShapeError) as e:
         caffe2onnx.load(caffemodel=corpus(LENET))
     assert ("'data' (top of Data layer 'mnist': batch 64 from data_param.batch_size, 1 channel(s) from the "
-            "weights of layer 'conv1'; height, width come(s) from the data it reads)") in str(e.value)
+            "weights of layer 'conv1'; the data it reads decides the height, width)") in str(e.value)
     as_net = caffe2onnx.load(corpus(LENET), input_shapes={"data": (64, 1, 28, 28)})  # given as the net
     assert as_net.inputs == ("data",) and as_net.outputs == ("ip2",)
     assert [l.name for l in as_net.layers] == ["conv1", "pool1", "conv2", "pool2", "ip1", "relu1", "ip2"]

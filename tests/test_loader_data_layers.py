@@ -128,7 +128,7 @@ def test_data_without_stated_shape_names_input_and_layer(tmp_path):
         load_text(tmp_path, text, random_weights=0)
     msg = str(e.value)
     assert "\n" not in msg
-    assert "'data' (top of Data layer 'mnist': batch 64 from data_param.batch_size; channels, height, width" in msg
+    assert "'data' (top of Data layer 'mnist': batch 64 from data_param.batch_size; the data it reads decides the channels, height, width" in msg
     assert "input_shapes={'data': (64,C,H,W)}" in msg and "--input-shape data=64,C,H,W" in msg
     net = load_text(tmp_path, text, random_weights=0, input_shapes={"data": (1, 2, 6, 6)})
     assert net.inputs == ("data",) and net.shape("conv") == (1, 4, 4, 4)
@@ -169,7 +169,7 @@ def test_channels_come_from_the_first_convolutions_weights(tmp_path, group, weig
     net = caffe2onnx.load(write(tmp_path, text), weights)
     assert net.shape("data") == (2, channels, 7, 7)
     caffe2onnx.converter.build(net).check()
-    with pytest.raises(ShapeError, match="channels come"):  # random weights say nothing about the data
+    with pytest.raises(ShapeError, match="the data it reads decides the channels"):  # random weights say nothing about the data
         load_text(tmp_path, text, random_weights=0)
 
 
@@ -229,7 +229,7 @@ def test_resize_fit_small_size_leaves_the_size_to_the_image(tmp_path):
     text = _net('layer { name: "d" type: "AnnotatedData" top: "data" top: "label" data_param { batch_size: 1 } '
                 'transform_param { mean_value: 1 mean_value: 2 mean_value: 3 resize_param { resize_mode: FIT_SMALL_SIZE height: 9 '
                 'width: 9 } } }\n')
-    with pytest.raises(ShapeError, match="height, width come"):
+    with pytest.raises(ShapeError, match="decides the height, width"):
         load_text(tmp_path, text, random_weights=0)
 
 
@@ -237,3 +237,9 @@ def test_two_data_layers_with_one_top_are_refused(tmp_path):
     layer = 'layer {{ name: "{}" type: "MemoryData" top: "data" memory_data_param {{ batch_size: 1 channels: 1 height: 5 width: 5 }} }}\n'
     with pytest.raises(NetStructureError, match="produced by multiple sources"):
         load_text(tmp_path, _net(layer.format("a") + layer.format("b")), random_weights=0)
+
+
+def test_image_data_needs_new_height_and_new_width_together(tmp_path):
+    text = _net('layer { name: "d" type: "ImageData" top: "data" top: "label" image_data_param { new_height: 8 } }\n')
+    with pytest.raises(NetStructureError, match="set image_data_param new_height and new_width together"):
+        load_text(tmp_path, text, random_weights=0)

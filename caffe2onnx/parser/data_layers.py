@@ -115,6 +115,9 @@ def _image_data(layer):
     channels = 3 if p.is_color else 1  # ReadImageToCVMat decodes in colour or grey
     known.append(f"{channels} channel(s) from image_data_param.is_color")
     height, width = _positive(p.new_height), _positive(p.new_width)
+    if bool(height) != bool(width):  # ImageDataLayer::DataLayerSetUp's CHECK
+        raise NetStructureError(f"layer '{layer.name}' (type ImageData): set image_data_param new_height and "
+                                "new_width together")
     if height and width:
         known.append(f"{height}x{width} from image_data_param.new_height/new_width")
     return _image_tops(layer, batch, channels, height, width, known)
@@ -230,10 +233,10 @@ def _why(s: Stated, dims, known: list[str]) -> str:
         return f"{what}, whose module is never run: the layer states no shape"
     stated = ", ".join(known) if known else "the layer states no shape"
     if dims is not None and len(dims) == 4:
-        rest = ", ".join(n for n, d in zip(("batch", "channels", "height", "width"), dims) if d is None)
+        rest = "the " + ", ".join(n for n, d in zip(("batch", "channels", "height", "width"), dims) if d is None)
     else:
         rest = "its shape"
-    return f"{what}: {stated}; {rest} come(s) from the data it reads"
+    return f"{what}: {stated}; the data it reads decides {rest}"
 
 
 def _example(dims, batch: int | None) -> str:
