@@ -100,9 +100,16 @@ def _report(venv, tmp_path) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture
+def scratch(tmp_path):
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)  # the venv holds ~1 GB of onnxruntime builds
+
+
 @pytest.mark.slow
-def test_gpu_extra_in_a_fresh_venv(tmp_path):
+def test_gpu_extra_in_a_fresh_venv(scratch):
     """pip install '.[gpu]' gives both builds and the diagnosis; the fix command leaves the GPU build."""
+    tmp_path = scratch
     src = tmp_path / "src"  # a copy: building in the checkout would leave build/ and egg-info there
     files = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT).stdout.split()
     if not files:
