@@ -35,6 +35,22 @@ def test_the_installed_onnxruntime_is_found():
         assert next(iter(found.values())) == onnxruntime.__version__
 
 
+class _Dist:
+    def __init__(self, top_level, files=()):
+        self.top_level, self.files = top_level, list(files)
+
+    def read_text(self, name):
+        return self.top_level if name == "top_level.txt" else None
+
+
+def test_only_distributions_of_the_onnxruntime_package_count():
+    assert ort_install.provides_onnxruntime(_Dist("onnxruntime\n"), "onnxruntime-gpu")
+    assert not ort_install.provides_onnxruntime(_Dist("onnxruntime_extensions\n"), "onnxruntime-extensions")
+    assert ort_install.provides_onnxruntime(_Dist(None, ["onnxruntime/__init__.py"]), "ort-nightly-gpu")
+    assert not ort_install.provides_onnxruntime(_Dist(None, ["onnxruntime_genai/__init__.py"]), "onnxruntime-genai")
+    assert not ort_install.provides_onnxruntime(_Dist(None, ["onnxruntime/x.py"]), "something-else")
+
+
 def test_diagnosis_names_both_and_the_fix(both_installed):
     msg = ort_install.conflict()
     assert "\n" not in msg

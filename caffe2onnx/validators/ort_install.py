@@ -23,10 +23,20 @@ def ort_distributions() -> dict[str, str]:
     found = {}
     for dist in metadata.distributions():
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        top_level = (dist.read_text("top_level.txt") or "").split()
-        if "onnxruntime" in top_level or name == CPU or name.startswith(("onnxruntime-", "ort-nightly")):
+        if provides_onnxruntime(dist, name):
             found.setdefault(name, dist.version)  # the first on sys.path, as importlib finds it
     return dict(sorted(found.items()))
+
+
+def provides_onnxruntime(dist, name: str) -> bool:
+    """By top_level.txt; without one (not every wheel has it), by the files of likely names only.
+    onnxruntime-extensions or -genai install other packages and do not count."""
+    top = dist.read_text("top_level.txt")
+    if top is not None:
+        return "onnxruntime" in top.split()
+    if not name.startswith(("onnxruntime", "ort-")):
+        return False
+    return any(str(f).startswith("onnxruntime/") for f in dist.files or ())
 
 
 def fix_command(names) -> str:
