@@ -111,7 +111,7 @@ def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemo
 def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
             opset: int = DEFAULT_OPSET, input_shapes: Mapping[str, Sequence[int]] | None = None,
             dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
-            phase: int | str = "TEST", stages: Sequence[str] = (), level: int = 0,
+            phase: int | str | None = None, stages: Sequence[str] = (), level: int = 0,
             caffe_proto: str | Path | None = None) -> onnx.ModelProto:
     """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
     net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,

@@ -78,7 +78,7 @@ def test_training_layers_vanish_from_a_test_net(tmp_path):
             'layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 } }\n'
             'layer { name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "acc" include { phase: TEST } }\n'
             'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }\n')
-    with pytest.raises(caffe2onnx.ShapeError, match="'data' \\(a data layer's top\\)"):
+    with pytest.raises(caffe2onnx.ShapeError, match="'data' \\(top of Data layer 'dt': batch 4"):
         load_text(tmp_path, text)
     net = load_text(tmp_path, text, input_shapes={"data": (4, 1, 5, 5)})
     assert [l.name for l in net.layers] == ["ip"]

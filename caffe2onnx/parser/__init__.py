@@ -11,6 +11,7 @@ from ..ir import Net
 from .builder import build_net
 from .caffemodel import read_caffemodel
 from .rules import TEST, TRAIN, State
+from .sources import embedded_phase, route
 from .text import read_prototxt
 from .upgrade import upgrade_net
 
@@ -18,13 +19,15 @@ __all__ = ["load", "TEST", "TRAIN"]
 
 
 def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
-         phase: int | str = TEST, level: int = 0, stages: Sequence[str] = (),
+         phase: int | str | None = None, level: int = 0, stages: Sequence[str] = (),
          input_shapes: Mapping[str, Sequence[int]] | None = None,
          random_weights: int | None = None, caffe_proto: str | Path | None = None) -> Net:
     """Loads a Caffe net (prototxt, caffemodel, or a caffemodel alone) as a frozen ``Net``.
 
     Weights bind to layers by name. ``input_shapes`` overrides or supplies input
-    shapes; ``random_weights`` (a seed) fills seeded random weights instead.
+    shapes; ``random_weights`` (a seed) fills seeded random weights instead. ``phase``
+    (default TEST; for a caffemodel alone, the phase its net was saved in) picks the layers.
+    A caffemodel given as ``prototxt`` is read as a caffemodel alone.
     ``caffe_proto`` reads both files with a fork's own caffe.proto (see ``proto.using``).
     """
     if caffe_proto is not None:
@@ -33,12 +36,13 @@ def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = Non
                         input_shapes=input_shapes, random_weights=random_weights)
     if prototxt is None and caffemodel is None:
         raise CaffeParseError("give a prototxt, a caffemodel, or both")
+    prototxt, caffemodel, read = route(prototxt, caffemodel)
     if random_weights is not None and caffemodel is not None:
         raise CaffeParseError("give either a caffemodel or random_weights, not both")
     weights = None
     model_net = None
     if caffemodel is not None:
-        model_net, blobs = read_caffemodel(caffemodel)
+        model_net, blobs = read or read_caffemodel(caffemodel)
         names = [l.name for l in model_net.layer] + [l.name for l in model_net.layers]
         weights = dict(zip(names, blobs))  # a repeated name: the later one wins, as in Caffe
     if prototxt is not None:
@@ -47,7 +51,11 @@ def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = Non
         param, source = model_net, str(caffemodel)
         _warn_round_mode(param, source)
     upgrade_net(param, source)
-    state = State(_phase(phase), level, frozenset(param.state.stage) | frozenset(stages))
+    stage_set = frozenset(param.state.stage) | frozenset(stages)
+    wanted = None if phase is None else _phase(phase)
+    if prototxt is None:
+        wanted = embedded_phase(param, wanted, level, stage_set, source)
+    state = State(TEST if wanted is None else wanted, level, stage_set)
     return build_net(param, state, weights, input_shapes, random_weights, source)
 
 

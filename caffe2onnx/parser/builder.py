@@ -10,16 +10,16 @@ from ..errors import NetStructureError, ShapeError, UnsupportedLayerError, Weigh
 from ..ir import Layer, Net, Shape, Tensor
 from ..layers import SPECS
 from .caffemodel import RawBlob
+from .data_layers import DATA_LAYERS, data_input_shapes, is_data_layer
 from .in_place import check_in_place
 from .random_weights import random_blobs
 from .rules import State, included
 from .upgrade import check_dims
 
-# Layers that feed or score training; none of them computes anything at inference.
-DATA_LAYERS = frozenset({
-    "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "AnnotatedData",
-    "VideoData",
-})
+__all__ = ["DATA_LAYERS", "TRAINING_ONLY", "build_net"]
+
+# Layers that score training; none of them computes anything at inference. Data layers
+# (data_layers.py) become graph inputs; their label tops, read only by these, go with them.
 TRAINING_ONLY = frozenset({
     "SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss", "InfogainLoss",
     "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "MultiBoxLoss", "DetectionEvaluate",
@@ -31,13 +31,14 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
               input_shapes: Mapping[str, Sequence[int]] | None, random_seed: int | None,
               source: str) -> Net:
     layers = [l for l in param.layer if included(state, l)]
-    data_tops = {t for l in layers if l.type in DATA_LAYERS for t in l.top}
-    layers = [l for l in layers if l.type not in DATA_LAYERS and l.type not in TRAINING_ONLY]
+    data_layers = [l for l in layers if is_data_layer(l)]
+    data_tops = {t for l in data_layers for t in l.top}
+    layers = [l for l in layers if not is_data_layer(l) and l.type not in TRAINING_ONLY]
     if not layers:
         raise NetStructureError(f"{source}: no layers left in this phase")
     parsed = _preflight(layers)
     names = _tensor_names(layers, data_tops, source)
-    shapes = _input_shapes(layers, parsed, names, data_tops, input_shapes or {}, source)
+    shapes = _input_shapes(layers, parsed, names, data_layers, weights, input_shapes or {}, source)
     rng = np.random.default_rng(random_seed) if random_seed is not None else None
     tensors: dict[str, Tensor] = {n: Tensor(n, s, n, None) for n, s in shapes.items()}
     out_layers, weight_problems = [], []
@@ -165,7 +166,8 @@ def _fresh(name: str, used: set[str]) -> str:
     return candidate
 
 
-def _input_shapes(layers, parsed, names: _Names, data_tops, given, source: str) -> dict[str, Shape]:
+def _input_shapes(layers, parsed, names: _Names, data_layers, weights, given, source: str) -> dict[str, Shape]:
+    """Shapes of the net inputs: given ones win, then Input layers, then what data layers state."""
     shapes: dict[str, Shape] = {}
     for layer, params in zip(layers, parsed):
         if layer.type == "Input":
@@ -174,6 +176,12 @@ def _input_shapes(layers, parsed, names: _Names, data_tops, given, source: str) 
     unknown = sorted(set(given) - set(names.inputs))
     if unknown:
         raise ShapeError(f"input shape given for {unknown}, but the net's inputs are {names.inputs}")
+    readers: dict[str, object] = {}
+    for layer in layers:
+        for b in layer.bottom:
+            readers.setdefault(b, layer)
+    stated, why = data_input_shapes(data_layers, names.inputs, readers, weights, given)
+    shapes.update(stated)
     missing = []
     for name in names.inputs:
         if name in given:
@@ -181,10 +189,13 @@ def _input_shapes(layers, parsed, names: _Names, data_tops, given, source: str) 
         elif name not in shapes:
             missing.append(name)
     if missing:
-        why = {n: "a data layer's top" if n in data_tops else "declared without a shape" for n in missing}
-        raise ShapeError(f"{source}: no shape for input(s) " + ", ".join(f"'{n}' ({why[n]})" for n in missing)
-                         + "; give them, e.g. input_shapes={'" + missing[0] + "': (1, 3, 224, 224)} "
-                         "or --input-shape " + missing[0] + "=1,3,224,224")
+        first = missing[0]
+        example = why[first][1] if first in why else "1,3,224,224"
+        raise ShapeError(f"{source}: no shape for input(s) "
+                         + ", ".join(f"'{n}' ({why[n][0] if n in why else 'declared without a shape'})"
+                                     for n in missing)
+                         + f"; give them, e.g. input_shapes={{'{first}': ({example})}} "
+                         f"or --input-shape {first}={example}")
     return {n: check_dims(n, shapes[n]) for n in names.inputs}
 
 

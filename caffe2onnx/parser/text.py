@@ -12,7 +12,7 @@ from ..errors import CaffeParseError
 def read_prototxt(path: str | Path):
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        text = Path(path).read_text(encoding="utf-8-sig", errors="replace")  # -sig: a BOM is accepted
     except OSError as e:
         raise CaffeParseError(f"{path}: cannot read prototxt: {e.strerror}") from None
     return parse_prototxt(text, path)

@@ -53,6 +53,7 @@ def _upgrade_v1(net, source: str) -> None:
                 target.CopyFrom(value)
             else:
                 setattr(new, field.name, value)
+        _upgrade_data_transformation(new)
         for i, name in enumerate(old.param):
             _param(new, i).name = name
         for i, lr in enumerate(old.blobs_lr):
@@ -60,6 +61,21 @@ def _upgrade_v1(net, source: str) -> None:
         for i, decay in enumerate(old.weight_decay):
             _param(new, i).decay_mult = decay
     del net.layers[:]
+
+
+_TRANSFORM_OWNERS = {"Data": "data_param", "ImageData": "image_data_param", "WindowData": "window_data_param"}
+
+
+def _upgrade_data_transformation(layer) -> None:
+    """UpgradeNetDataTransformation: V1 data layers kept scale/mean_file/crop_size/mirror in
+    their own parameter; Caffe moves them to transform_param (current layers are not upgraded)."""
+    if layer.type not in _TRANSFORM_OWNERS:
+        return
+    own = getattr(layer, _TRANSFORM_OWNERS[layer.type])
+    for field in ("scale", "mean_file", "crop_size", "mirror"):
+        if own.HasField(field):
+            setattr(layer.transform_param, field, getattr(own, field))
+            own.ClearField(field)
 
 
 def _repeated(field) -> bool:

@@ -8,6 +8,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..errors import Caffe2OnnxError
+from .ort_install import warn_if_conflict
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -24,6 +25,7 @@ def resolve_provider(choice: str) -> list[str]:
     """Provider list for onnxruntime; ``auto`` prefers CUDA, an explicit choice never falls back."""
     import onnxruntime as ort
     available = ort.get_available_providers()
+    clash = warn_if_conflict()  # onnxruntime and onnxruntime-gpu installed over each other
     if choice == "auto":
         for p in ("CUDAExecutionProvider", "CPUExecutionProvider"):
             if p in available:
@@ -32,9 +34,9 @@ def resolve_provider(choice: str) -> list[str]:
         raise ProviderUnavailable(f"unknown provider {choice!r}; choose auto, {', '.join(PROVIDERS)}")
     wanted = PROVIDERS[choice]
     if wanted not in available:
-        raise ProviderUnavailable(
+        raise ProviderUnavailable(f"{wanted} requested but not available: {clash}" if clash else
             f"{wanted} requested but this onnxruntime ({ort.__version__}) offers only {available}"
-            + ("; install onnxruntime-gpu (pip install 'caffe2onnx[gpu]') and CUDA" if choice != "cpu" else ""))
+            + ("; install onnxruntime-gpu in place of onnxruntime, and CUDA (README: GPU)" if choice != "cpu" else ""))
     return [wanted] if choice == "cpu" else [wanted, "CPUExecutionProvider"]
 
 
