@@ -18,7 +18,7 @@ from .upgrade import check_dims
 # Layers that feed or score training; none of them computes anything at inference.
 DATA_LAYERS = frozenset({
     "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "AnnotatedData",
-    "VideoData",
+    "VideoData", "DenseImageData",
 })
 TRAINING_ONLY = frozenset({
     "SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss", "InfogainLoss",
