@@ -69,7 +69,7 @@ def shufflenet(bvlc: bool = False) -> str:
 
 
 def mobilenet_v2(bvlc: bool = False) -> str:
-    t = 'name: "mobilenet_v2"\nlayer { name: "input" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 32 dim: 32 } } }\n'
+    t = 'name: "mobilenet_v2"\nlayer { name: "input" type: "Input" top: "data" input_param { shape { dim: 1 dim: 3 dim: 16 dim: 16 } } }\n'
     t += _conv("conv1", "data", 8, 3, 2, 1) + _bn_scale("conv1")
     t += _conv("conv2_1/expand", "conv1", 24) + _bn_scale("conv2_1/expand")
     t += _dw("conv2_1/dwise", "conv2_1/expand", 24, 1, bvlc, "DepthwiseConvolution") + _bn_scale("conv2_1/dwise")
