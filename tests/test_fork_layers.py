@@ -219,3 +219,22 @@ def test_roi_layers_seeded(tmp_path, type_, body, batch):
     feat = np.random.default_rng(3).standard_normal((batch, c, 6, 9)).astype(F)
     text = inputs_text(feat=feat.shape, rois=rois.shape) + layer(type_, body, ("feat", "rois"))
     check_fork(tmp_path, text, {"feat": feat, "rois": rois})
+
+
+@pytest.mark.parametrize("case", ["shuffle_g3_odd", "axpy_4d_scale", "bn_segnet_learn_2d", "interp_shrink_zoom_pads",
+                                  "interp_size_down", "convdw_stride_dil"])
+def test_dynamic_batch(tmp_path, case):
+    """A --dynamic-batch model gives the NumPy reference's numbers at another batch size."""
+    from caffe2onnx.converter import build_model, check_model
+    from caffe2onnx.validators.onnx_runner import run_onnx
+    shapes, text = SEEDED[case]
+    path, model, net = fork_net(tmp_path, inputs_text(**shapes) + text)
+    onnx_model = build_model(net, opset=OPSETS[-1], dynamic_batch=True)
+    check_model(onnx_model)
+    big = {n: (3, *s[1:]) for n, s in shapes.items()}
+    net3 = caffe2onnx.load(path, model, input_shapes=big)
+    rng = np.random.default_rng(0)
+    inputs = {n: rng.standard_normal(s).astype(F) for n, s in big.items()}
+    got, _ = run_onnx(onnx_model, inputs)
+    assert_close(got, run_numpy(net3, inputs), net3.outputs, max_abs=1e-5)
+

@@ -151,10 +151,11 @@ def psroi_pooling(layer: Layer, g: GraphBuilder) -> None:
     mask_h, len_h = _bin_masks(g, start_h, size_h, grp, h)  # (R, G, H), (R, G)
     mask_w, len_w = _bin_masks(g, start_w, size_w, grp, w)
     x = layer.inputs[0]
-    if n != 1:  # each ROI's own image (int() truncates the stored float, as Cast does)
-        batch = g.node("Cast", [g.reshape(cols[0], [r])], 1, to=7)[0]
+    gather = n != 1 or g.options.dynamic_batch  # one image: broadcast it over the ROIs, no copy per ROI
+    if gather:  # each ROI's own image (int() truncates the stored float, as Cast does)
+        batch = g.node("Cast", [g.reshape(cols[0], [r])], 1, to=TensorProto.INT64)[0]
         x = g.node("Gather", [x, batch], 1, axis=0)[0]
-    x6 = g.reshape(x, [r if n != 1 else 1, d, grp, grp, h, w])
+    x6 = g.node("Reshape", [x, g.const([r if gather else 1, d, grp, grp, h, w], "shape", I64)], 1)[0]
     # sum over w of x[r, d, i, j, h, w] * mask_w[r, j, w], then over h with mask_h[r, i, h]
     summed_w = g.node("MatMul", [x6, g.reshape(mask_w, [r, 1, 1, grp, w, 1])])[0]  # (R, D, G, G, H, 1)
     summed = g.node("MatMul", [g.reshape(mask_h, [r, 1, grp, 1, 1, h]), summed_w])[0]  # (R, D, G, G, 1, 1)

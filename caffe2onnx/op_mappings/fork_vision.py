@@ -13,6 +13,9 @@ F32 = np.float32
 def _resize(g: GraphBuilder, x: str, sizes: list[int], out: list[str] | None = None) -> str:
     """Bilinear Resize to ``sizes`` with align_corners (x_in = x_out * (in-1)/(out-1); 0 for out = 1)."""
     sizes_c = g.const(sizes, "sizes", I64)
+    if g.options.dynamic_batch:  # N and C from the input, H and W fixed
+        lead = g.node("Slice", [g.node("Shape", [x])[0], g.const([0], "zero", I64), g.const([2], "two", I64)])[0]
+        sizes_c = g.node("Concat", [lead, g.const(sizes[2:], "hw", I64)], 1, axis=0)[0]
     if g.opset >= 13:
         inputs = [x, "", "", sizes_c]
     else:  # opset 11/12 need roi and scales inputs present (empty)
