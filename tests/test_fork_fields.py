@@ -169,3 +169,16 @@ def test_segnet_bn_weights_must_be_two_blobs(tmp_path):
     write_caffemodel(model, [("l", "BN", [np.ones((1, 3, 1, 1), np.float32)] * 4)])
     with pytest.raises(WeightMismatchError, match="caffemodel has 4 blob"):
         caffe2onnx.load(path, model)
+
+
+FORK_TYPES = ["BN", "Interp", "ConvolutionDepthwise", "DepthwiseConvolution", "ShuffleChannel", "Axpy", "ROIPooling",
+              "PSROIPooling"]
+
+
+@pytest.mark.parametrize("type_", FORK_TYPES)
+def test_fork_mapping_names_its_source_and_limits(type_):
+    from caffe2onnx.op_mappings import MAPPINGS
+    from caffe2onnx.validators.numpy_ref import FORWARDS
+    doc = MAPPINGS.get(type_).fn.__doc__
+    assert MAPPINGS.get(type_).doc and "\n    Source: " in doc and "\n    Limits: " in doc
+    assert type_ in SPECS and type_ in FORWARDS

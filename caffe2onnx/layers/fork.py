@@ -169,6 +169,9 @@ class ConvolutionDepthwise(Spec):
 
 @SPECS.register
 class DepthwiseConvolution(Convolution):
-    """BaseConvolutionLayer with convolution_param's own group (yonghenglh6/DepthwiseConvolution depthwise_conv_layer.cpp)."""
+    """A BaseConvolutionLayer with convolution_param's own group.
+
+    yonghenglh6/DepthwiseConvolution caffe/src/caffe/layers/depthwise_conv_layer.cpp.
+    """
 
     type = "DepthwiseConvolution"

@@ -17,7 +17,10 @@ class InterpParams:
 
 @SPECS.register
 class Interp(Spec):
-    """Crop by -pad_beg/-pad_end, then align-corners bilinear resize (hszhao/PSPNet interp_layer.cpp, util/interp.cpp)."""
+    """Crop by -pad_beg/-pad_end, then align-corners bilinear resize.
+
+    hszhao/PSPNet src/caffe/layers/interp_layer.cpp and src/caffe/util/interp.cpp.
+    """
 
     type = "Interp"
     param = "interp_param"
@@ -80,7 +83,10 @@ def _rois_count(rois) -> int:
 
 @SPECS.register
 class ROIPooling(Spec):
-    """Max over each ROI's pooled_h x pooled_w bins, corners rounded (rbgirshick/caffe-fast-rcnn roi_pooling_layer.cpp)."""
+    """Max over each ROI's pooled_h x pooled_w bins, corners rounded.
+
+    rbgirshick/caffe-fast-rcnn src/caffe/layers/roi_pooling_layer.cpp.
+    """
 
     type = "ROIPooling"
     param = "roi_pooling_param"

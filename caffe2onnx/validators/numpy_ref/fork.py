@@ -25,7 +25,7 @@ def _c(v: np.ndarray, ndim: int) -> np.ndarray:
 
 @FORWARDS.register("BN")
 def bn(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """caffe-segnet: (LEARN: batch-normalised) x * scale + shift, 4-D top; PSPNet: (x-mean)*(var+eps)^-0.5*slope+bias."""
+    """caffe-segnet: (LEARN: batch-normalised) x*scale+shift, 4-D top; PSPNet: (x-mean)*(var+eps)^-0.5*slope+bias."""
     p = layer.params
     x = xs[0].astype(f32, copy=False)
     w = layer.weights
