@@ -238,3 +238,18 @@ def test_dynamic_batch(tmp_path, case):
     got, _ = run_onnx(onnx_model, inputs)
     assert_close(got, run_numpy(net3, inputs), net3.outputs, max_abs=1e-5)
 
+
+
+@pytest.mark.parametrize("type_, body, c", [
+    ("ROIPooling", "roi_pooling_param { pooled_h: 3 pooled_w: 4 spatial_scale: 0.25 }", 3),
+    ("ROIPooling", "roi_pooling_param { pooled_h: 2 pooled_w: 2 spatial_scale: 1 }", 3),
+    ("PSROIPooling", "psroi_pooling_param { spatial_scale: 0.25 output_dim: 2 group_size: 3 }", 18),
+])
+def test_roi_layers_on_many_half_way_rois(tmp_path, type_, body, c):
+    """300 ROIs on a quarter-pixel grid: corners land on .5 after scaling, where rounding modes differ."""
+    rng = np.random.default_rng(11)
+    corners = rng.integers(-16, 60, (300, 4)) / 4
+    rois = np.concatenate([rng.integers(0, 2, (300, 1)), corners], 1).astype(F)
+    feat = rng.standard_normal((2, c, 9, 11)).astype(F)
+    text = inputs_text(feat=feat.shape, rois=rois.shape) + layer(type_, body, ("feat", "rois"))
+    check_fork(tmp_path, text, {"feat": feat, "rois": rois}, opsets=sorted({11, OPSETS[-1]}))
