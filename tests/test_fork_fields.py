@@ -11,7 +11,7 @@ from caffe2onnx.errors import CaffeParseError, ShapeError, UnsupportedLayerError
 from caffe2onnx.layers import SPECS
 from caffe2onnx.parser.caffemodel import read_caffemodel
 from caffe2onnx.wire import len_header
-from test_fork_layers import inputs_text, layer
+from test_fork_layers import fork_net, inputs_text, layer
 
 # One layer per fork field named in issue #9's "Why", plus DenseImageData feeding the net.
 FIELDS_NET = """
@@ -33,9 +33,8 @@ layer { name: "roi" type: "ROIPooling" bottom: "interp" bottom: "rois" top: "poo
 
 
 def test_every_fork_field_loads_and_converts(tmp_path):
-    path = tmp_path / "net.prototxt"
-    path.write_text(FIELDS_NET)
-    net = caffe2onnx.load(path, random_weights=0)
+    ones = np.ones((1, 6, 1, 1), np.float32)
+    _, _, net = fork_net(tmp_path, FIELDS_NET, {"bn_psp": [ones, ones * 0, ones * 0, ones]})
     assert [l.type for l in net.layers] == ["BN", "BN", "ShuffleChannel", "Interp", "ROIPooling"]
     assert net.layer("bn_segnet").params.fork == "segnet" and not net.layer("bn_segnet").params.batch_stats
     assert net.layer("bn_psp").params.fork == "pspnet"
