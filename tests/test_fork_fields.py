@@ -181,3 +181,46 @@ def test_fork_mapping_names_its_source_and_limits(type_):
     doc = MAPPINGS.get(type_).fn.__doc__
     assert MAPPINGS.get(type_).doc and "\n    Source: " in doc and "\n    Limits: " in doc
     assert type_ in SPECS and type_ in FORWARDS
+
+
+# Every fork type outside IN_PLACE_SAFE reads its bottom after writing its top (or changes its
+# shape), so in place it is refused; test_loader_in_place.py counts these as covered.
+FORK_IN_PLACE_REFUSED = {
+    "Interp": ("interp_param { zoom_factor: 2 }", 1),
+    "ShuffleChannel": ("shuffle_channel_param { group: 2 }", 1),
+    "ConvolutionDepthwise": ("convolution_param { kernel_size: 3 pad: 1 stride: 1 }", 1),
+    "DepthwiseConvolution": ("convolution_param { num_output: 6 kernel_size: 1 group: 6 }", 1),
+    "Axpy": ("", 3),
+    "ROIPooling": ("roi_pooling_param { pooled_h: 2 pooled_w: 2 }", 2),
+    "PSROIPooling": ("psroi_pooling_param { spatial_scale: 1 output_dim: 3 group_size: 1 }", 2),
+}
+
+
+@pytest.mark.parametrize("type_", sorted(FORK_IN_PLACE_REFUSED))
+def test_fork_type_in_place_is_refused(tmp_path, type_):
+    body, n = FORK_IN_PLACE_REFUSED[type_]
+    bottoms = ("data", "x", "y")[:n] if type_ == "Axpy" else ("data", "rois")[:n]
+    path = tmp_path / "net.prototxt"
+    path.write_text(inputs_text(data=(1, 6, 4, 4), x=(1, 6, 4, 4), y=(1, 6, 4, 4), rois=(2, 5))
+                    + layer(type_, body, bottoms, top="data"))
+    with pytest.raises(UnsupportedLayerError, match=rf"layer 'l' \(type {type_}\): runs in place"):
+        caffe2onnx.load(path, random_weights=0)
+
+
+# Fork types on IN_PLACE_SAFE: every step of both BN forward passes is elementwise after the
+# statistics are read, so in place equals out of place (checked here; real Caffe lacks BN).
+FORK_IN_PLACE_SAFE = {"BN"}
+
+
+@pytest.mark.parametrize("body", ["bn_mode: INFERENCE", "bn_mode: LEARN", "eps: 0.01 frozen: true"])
+def test_bn_in_place_equals_out_of_place(tmp_path, body):
+    from caffe2onnx.validators.numpy_ref import run_numpy
+    from harness import onnx_blobs
+    text = (inputs_text(data=(2, 3, 4, 5)) + layer("Power", top="a", name="copy")
+            + layer("BN", f"bn_param {{ {body} }}", ("a",), top="a", name="in_place")
+            + layer("BN", f"bn_param {{ {body} }}", top="ref", name="out_of_place"))
+    blobs = [np.full((1, 3, 1, 1), v, np.float32) for v in (1.5, -0.5, 0.25, 2.0)][:4 if "eps" in body else 2]
+    _, _, net = fork_net(tmp_path, text, {"in_place": blobs, "out_of_place": blobs})
+    x = {"data": np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)}
+    for got in (run_numpy(net, x), onnx_blobs(net, 11, x), onnx_blobs(net, max_opset(), x)):
+        np.testing.assert_array_equal(got["a"], got["ref"])
