@@ -70,29 +70,36 @@ def _roi_pool_loop(layer: Layer, g: GraphBuilder, rois: str) -> None:
     batch = g.node("Cast", [g.reshape(cols[0], [r])], 1, to=TensorProto.INT64)[0]
     ax = {k: g.const(v, f"axes{k}", I64) for k, v in (("1", [1]), ("2", [2]), ("3", [3]))}
     name = layer.name
+    names: dict[str, str] = {}
+
+    def v(local: str) -> str:  # body tensor names, unique in the graph (outer names are visible inside)
+        if local not in names:
+            names[local] = g.fresh(f"loop/{local}")
+        return names[local]
+
     body = [  # one ROI: max over each bin's columns, then over its rows; empty bins 0
-        helper.make_node("Identity", ["cond"], ["cond_out"]),
-        helper.make_node("Gather", [batch, "i"], ["b"], axis=0),
-        helper.make_node("Gather", [layer.inputs[0], "b"], ["xb"], axis=0),  # (C, H, W)
-        helper.make_node("Gather", [neg_w, "i"], ["nw"], axis=0),  # (Q, W)
-        helper.make_node("Gather", [neg_h, "i"], ["nh"], axis=0),  # (P, H)
-        helper.make_node("Gather", [empty, "i"], ["e"], axis=0),  # (P, Q)
-        helper.make_node("Unsqueeze", ["xb", ax["2"]], ["xb4"]),  # (C, H, 1, W)
-        helper.make_node("Add", ["xb4", "nw"], ["cols"]),  # (C, H, Q, W)
-        helper.make_node("ReduceMax", ["cols", ax["3"]], ["m1"], keepdims=0),  # (C, H, Q)
-        helper.make_node("Unsqueeze", ["m1", ax["1"]], ["m14"]),  # (C, 1, H, Q)
-        helper.make_node("Unsqueeze", ["nh", ax["2"]], ["nh3"]),  # (P, H, 1)
-        helper.make_node("Add", ["m14", "nh3"], ["rows"]),  # (C, P, H, Q)
-        helper.make_node("ReduceMax", ["rows", ax["2"]], ["m2"], keepdims=0),  # (C, P, Q)
-        helper.make_node("Where", ["e", g.const(F32(0), "zero"), "m2"], ["pooled"]),
+        helper.make_node("Identity", [v("cond")], [v("cond_out")]),
+        helper.make_node("Gather", [batch, v("i")], [v("b")], axis=0),
+        helper.make_node("Gather", [layer.inputs[0], v("b")], [v("xb")], axis=0),  # (C, H, W)
+        helper.make_node("Gather", [neg_w, v("i")], [v("nw")], axis=0),  # (Q, W)
+        helper.make_node("Gather", [neg_h, v("i")], [v("nh")], axis=0),  # (P, H)
+        helper.make_node("Gather", [empty, v("i")], [v("e")], axis=0),  # (P, Q)
+        helper.make_node("Unsqueeze", [v("xb"), ax["2"]], [v("xb4")]),  # (C, H, 1, W)
+        helper.make_node("Add", [v("xb4"), v("nw")], [v("cols")]),  # (C, H, Q, W)
+        helper.make_node("ReduceMax", [v("cols"), ax["3"]], [v("m1")], keepdims=0),  # (C, H, Q)
+        helper.make_node("Unsqueeze", [v("m1"), ax["1"]], [v("m14")]),  # (C, 1, H, Q)
+        helper.make_node("Unsqueeze", [v("nh"), ax["2"]], [v("nh3")]),  # (P, H, 1)
+        helper.make_node("Add", [v("m14"), v("nh3")], [v("rows")]),  # (C, P, H, Q)
+        helper.make_node("ReduceMax", [v("rows"), ax["2"]], [v("m2")], keepdims=0),  # (C, P, Q)
+        helper.make_node("Where", [v("e"), g.const(F32(0), "zero"), v("m2")], [v("pooled")]),
     ]
     for k, node in enumerate(body):
         node.name = f"{name}/loop/{node.op_type}_{k}"
     graph = helper.make_graph(
-        body, f"{name}_roi", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
-                              helper.make_tensor_value_info("cond", TensorProto.BOOL, [])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [c, ph, pw])])
+        body, f"{name}_roi", [helper.make_tensor_value_info(v("i"), TensorProto.INT64, []),
+                              helper.make_tensor_value_info(v("cond"), TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info(v("cond_out"), TensorProto.BOOL, []),
+         helper.make_tensor_value_info(v("pooled"), TensorProto.FLOAT, [c, ph, pw])])
     g.node("Loop", [g.const(np.array(r, I64), "trips"), ""], list(layer.outputs), body=graph)
 
 
