@@ -77,3 +77,26 @@ def test_opencv_interp_ignores_pads(tmp_path):
     np.testing.assert_allclose(ref[0, 0], F([[5, 5.5, 6], [7, 7.5, 8], [9, 9.5, 10]]))
     assert cv.shape == (1, 1, 7, 7)
     np.testing.assert_allclose(cv[0, 0, ::2, ::2], x[0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("net", ["shufflenet", "faster_rcnn", "rfcn"])
+def test_validate_cli_with_opencv_reference(tmp_path, capsys, net):
+    """`caffe2onnx validate --reference opencv` on the whole fork nets: exit 0, every blob compared."""
+    import fork_nets
+    from caffe2onnx.caffemodel_writer import write_net_weights
+    from caffe2onnx.cli import main
+    from caffe2onnx.converter import convert_file
+    from test_fork_nets import ROIS
+    import caffe2onnx
+    text = fork_nets.shufflenet() if net == "shufflenet" else getattr(fork_nets, net)(len(ROIS))
+    proto, weights, onnx_path = tmp_path / "n.prototxt", tmp_path / "n.caffemodel", tmp_path / "n.onnx"
+    proto.write_text(text)
+    write_net_weights(weights, caffe2onnx.load(proto, random_weights=0))
+    convert_file(onnx_path, proto, weights)
+    args = ["validate", str(proto), str(weights), str(onnx_path), "--reference", "opencv", "--layers"]
+    if net != "shufflenet":  # valid ROIs, as a Proposal layer would give
+        np.save(tmp_path / "rois.npy", ROIS)
+        args += ["--input", f"rois={tmp_path / 'rois.npy'}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "0 fail" in out and ("ShuffleChannel" in out or "ROIPooling" in out or "PSROIPooling" in out)
