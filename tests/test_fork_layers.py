@@ -253,3 +253,12 @@ def test_roi_layers_on_many_half_way_rois(tmp_path, type_, body, c):
     feat = rng.standard_normal((2, c, 9, 11)).astype(F)
     text = inputs_text(feat=feat.shape, rois=rois.shape) + layer(type_, body, ("feat", "rois"))
     check_fork(tmp_path, text, {"feat": feat, "rois": rois}, opsets=sorted({11, OPSETS[-1]}))
+
+
+def test_roi_pooling_takes_4d_rois(tmp_path):
+    """Caffe reads R = rois.num(): a (R, 5, 1, 1) rois blob pools like (R, 5)."""
+    text = inputs_text(feat=(1, 1, 4, 4), rois=(2, 5, 1, 1)) + layer(
+        "ROIPooling", "roi_pooling_param { pooled_h: 2 pooled_w: 2 }", ("feat", "rois"))
+    rois = F([ROI_HAND["whole map"][0], ROI_HAND["negative corner"][0]]).reshape(2, 5, 1, 1)
+    want = F([ROI_HAND["whole map"][2], ROI_HAND["negative corner"][2]])[:, None]
+    check_fork(tmp_path, text, {"feat": FEAT, "rois": rois}, expected={"out": want})
