@@ -99,5 +99,43 @@ def main() -> None:
         print(f"{kind:<22} {ref_name:<24} {m:>10.3g} {r:>10.3g}")
 
 
+def nets() -> None:
+    """The whole fork nets of test_fork_nets.py: worst blob over every tensor, per opset."""
+    import caffe2onnx
+    import fork_nets
+    from caffe2onnx.validators.numpy_ref import run_numpy
+    from test_fork_layers import fork_net
+    from test_fork_nets import ROIS, _pspnet_weights
+
+    def worst_blob(got, want, names):
+        return max((diff(got[n], want[n]) for n in names), key=lambda d: d[1])
+
+    for name in ("shufflenet", "mobilenet_v2") if caffe_available() else ():
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            (d / "b").mkdir()
+            (d / "f").mkdir()
+            build = getattr(fork_nets, name)
+            _, _, ref = reference(d / "b", f"fork_net_{name}", build(bvlc=True), {})
+            _, _, net = fork_net(d / "f", build(), ref.weights)
+            common = [t for t in net.tensors if t in ref.blobs]
+            for opset in OPSETS:
+                m, r = worst_blob(onnx_blobs(net, opset, ref.inputs), ref.blobs, common)
+                print(f"{name:<13} opset {opset:<3} real Caffe (BVLC form), {len(common)} blobs: {m:.3g} / {r:.3g}")
+    for name, text, extra in (("pspnet", fork_nets.pspnet(), {}), ("faster_rcnn", fork_nets.faster_rcnn(6), {"rois": ROIS}),
+                              ("rfcn", fork_nets.rfcn(6), {"rois": ROIS})):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp)
+            (d / "s.prototxt").write_text(text)
+            _, _, net = fork_net(d, text, _pspnet_weights(caffe2onnx.load(d / "s.prototxt", random_weights=0)))
+            inputs = {"data": np.random.default_rng(1).standard_normal(net.shape("data")).astype(F), **extra}
+            ref = run_numpy(net, inputs)
+            for opset in OPSETS:
+                m, r = worst_blob(onnx_blobs(net, opset, inputs), ref, net.tensors)
+                print(f"{name:<13} opset {opset:<3} NumPy reference, {len(net.tensors)} blobs: {m:.3g} / {r:.3g}")
+
+
 if __name__ == "__main__":
     main()
+    print("\nwhole nets (max abs / max rel):")
+    nets()
