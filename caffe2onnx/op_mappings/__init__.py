@@ -1,6 +1,7 @@
 """One small mapping per Caffe layer type to ONNX ops, registered on MAPPINGS."""
 from . import activation  # noqa: F401  (registers mappings)
 from . import common  # noqa: F401
+from . import fork, fork_roi, fork_vision  # noqa: F401
 from . import normalization  # noqa: F401
 from . import vision  # noqa: F401  (registers mappings)
 from . import bvlc, recurrent  # noqa: F401

@@ -50,6 +50,7 @@ def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = Non
     else:
         param, source = model_net, str(caffemodel)
         _warn_round_mode(param, source)
+        _refuse_misread_fork_fields(param, source)
     upgrade_net(param, source)
     stage_set = frozenset(param.state.stage) | frozenset(stages)
     wanted = None if phase is None else _phase(phase)
@@ -68,6 +69,24 @@ def _warn_round_mode(param, source: str) -> None:
                           f"{layer.pooling_param.round_mode}, read as BVLC's RoundMode); a caffemodel written "
                           "by a ceil_mode fork means the opposite. Pass the deploy prototxt to be sure.",
                           stacklevel=3)
+
+
+# Layer type -> (the BVLC field a fork's parameter number lands in, what that number means there).
+_FORK_NUMBER_CLASHES = {
+    "Interp": ("input_param", "interp_param = 143 of hszhao/PSPNet and DeepLab v2"),
+    "Upsample": ("embed_param", "upsample_param = 137 of alexgkendall/caffe-segnet"),
+}
+
+
+def _refuse_misread_fork_fields(param, source: str) -> None:
+    # In a caffemodel alone the layer parameters come from the binary: a fork that numbered its
+    # parameter like a BVLC field would be decoded as that field, and the layer read with defaults.
+    for layer in list(param.layer):
+        clash = _FORK_NUMBER_CLASHES.get(layer.type)
+        if clash and layer.HasField(clash[0]):
+            raise CaffeParseError(f"{source}: layer '{layer.name}' (type {layer.type}) stores its parameters "
+                                  f"in field {layer.DESCRIPTOR.fields_by_name[clash[0]].number} ({clash[1]}), "
+                                  f"which this schema reads as BVLC's {clash[0]}: pass the deploy prototxt")
 
 
 def _phase(phase: int | str) -> int:

@@ -18,7 +18,7 @@ from ..ir import Shape
 
 DATA_LAYERS = frozenset({
     "Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "DummyData", "AnnotatedData",
-    "VideoData",
+    "VideoData", "DenseImageData",
 })
 _WARP, _FIT_SMALL_SIZE, _FIT_LARGE_SIZE_AND_PAD = 1, 2, 3  # OldResizeParameter.Resize_mode
 
@@ -123,6 +123,17 @@ def _image_data(layer):
     return _image_tops(layer, batch, channels, height, width, known)
 
 
+def _dense_image_data(layer):
+    # alexgkendall/caffe-segnet's image + label pair reader. Only the batch and the colour
+    # decode are certain from the parameters; the frame size is left to --input-shape.
+    p = layer.dense_image_data_param
+    known: list[str] = []
+    batch = _batch(p.batch_size, "dense_image_data_param.batch_size", known)
+    channels = 3 if p.is_color else 1
+    known.append(f"{channels} channel(s) from dense_image_data_param.is_color")
+    return _image_tops(layer, batch, channels, None, None, known)
+
+
 def _window_data(layer):
     known: list[str] = []
     batch = _batch(layer.window_data_param.batch_size, "window_data_param.batch_size", known)
@@ -172,7 +183,7 @@ def _dummy_data(layer):
 _STATED = {
     "Data": _data, "AnnotatedData": _data, "VideoData": _data, "ImageData": _image_data,
     "WindowData": _window_data, "HDF5Data": _hdf5_data, "MemoryData": _memory_data,
-    "DummyData": _dummy_data,
+    "DummyData": _dummy_data, "DenseImageData": _dense_image_data,
 }
 
 

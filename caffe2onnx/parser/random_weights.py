@@ -17,6 +17,10 @@ def random_blobs(rng: np.random.Generator, layer_type: str, shapes: list[Shape])
         return [rng.normal(0.0, 0.1, c).astype(np.float32),
                 rng.uniform(0.5, 1.5, c).astype(np.float32),
                 np.ones(shapes[2], np.float32)]
+    if layer_type == "BN" and len(shapes) == 4:  # PSPNet's BN: slope, bias, mean, variance
+        slope, bias, mean, var = shapes
+        return [rng.uniform(0.5, 1.5, slope).astype(np.float32), rng.uniform(-0.2, 0.2, bias).astype(np.float32),
+                rng.normal(0.0, 0.1, mean).astype(np.float32), rng.uniform(0.5, 1.5, var).astype(np.float32)]
     out = []
     for i, shape in enumerate(shapes):
         if i == 0 and len(shape) >= 2:

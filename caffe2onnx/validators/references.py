@@ -8,7 +8,10 @@
   ``opencv-python-headless<5`` happens to be installed (not a dependency). Known
   deviations from Caffe, so treat its verdicts with care: it also runs layers that
   Caffe keeps for the TRAIN phase only, it ignores LRN's ``k`` (always 1), and it
-  yields only the first top of each layer (the other tops are not compared).
+  yields only the first top of each layer (the other tops are not compared). On fork layers
+  (pinned in tests/test_fork_opencv.py) its Axpy scales bottom 2 instead of bottom 1, its
+  Interp ignores pad_beg/pad_end and, given zoom_factor, shrink_factor; it has no BN or
+  DepthwiseConvolution and runs ShuffleChannel on 4-D blobs only.
 * ``auto``   - caffe when pycaffe is importable, else numpy.
 """
 from __future__ import annotations

@@ -14,6 +14,7 @@ from ...errors import Caffe2OnnxError, UnsupportedLayerError, WeightMismatchErro
 from ...ir import Net
 from . import activation, common, normalization, vision  # noqa: F401  (registers the forwards)
 from . import bvlc, recurrent  # noqa: F401
+from . import fork  # noqa: F401
 from .registry import FORWARDS, Forward, ForwardRegistry
 
 __all__ = ["run_numpy", "FORWARDS", "Forward", "ForwardRegistry"]
