@@ -10,6 +10,7 @@ from onnx import TensorProto, helper
 from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
+from .layers.detection import DETECTIONS_DIM, DYNAMIC_AXES
 from .onnx_writer import BuiltModel
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
@@ -61,8 +62,12 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
-    shape = list(net.shape(name))
-    if batch is not None and shape:
+    shape: list = list(net.shape(name))
+    producer = net.tensors[name].producer
+    axis = DYNAMIC_AXES.get(net.layer(producer).type) if producer else None
+    if axis is not None:  # e.g. DetectionOutput: a data-dependent row count, batch axis 1
+        shape[axis] = DETECTIONS_DIM
+    elif batch is not None and shape:
         shape[0] = batch
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 

@@ -2,6 +2,7 @@
 from . import activation  # noqa: F401  (registers mappings)
 from . import common  # noqa: F401
 from . import normalization  # noqa: F401
+from . import detection  # noqa: F401
 from . import vision  # noqa: F401  (registers mappings)
 from .registry import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 
