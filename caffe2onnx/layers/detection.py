@@ -183,6 +183,9 @@ class DetectionOutput(Spec):
             raise LayerProblem("nms_param.top_k", "0 keeps no candidate: the layer would never detect")
         if p.keep_top_k == 0:
             raise LayerProblem("keep_top_k", "0 keeps no detection: the layer would never detect")
+        if p.share_location and p.background_label_id == -1:
+            raise LayerProblem("background_label_id", "-1 with share_location: Caffe keys the shared boxes by "
+                               "label -1, skips decoding them as background, and aborts")
         thr = float(f32(p.confidence_threshold)) if p.HasField("confidence_threshold") else None
         return DetectionOutputParams(p.num_classes, p.share_location, p.background_label_id, p.code_type,
                                      p.variance_encoded_in_target, p.keep_top_k, thr,
