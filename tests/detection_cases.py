@@ -36,6 +36,7 @@ def num_priors(tmp_path: Path, prior_box: str, fm, img) -> int:
 def detection_net(tmp_path: Path, det: str, *, batch: int = 2, fm=(4, 4), img=(32, 32), classes: int = 4,
                   pb: str = "min_size: 8 max_size: 16 aspect_ratio: 2", share_location: bool = True) -> str:
     """Inputs data (image size), fm (feature map), loc, conf; a PriorBox; the DetectionOutput 'det'."""
+    pb += "" if "clip" in pb else " clip: true"  # real Caffe's schema defaults clip to true, weiliu89's to false
     prior_box = (f'layer {{ name: "pb" type: "PriorBox" bottom: "fm" bottom: "data" top: "pb" '
                  f'prior_box_param {{ {pb} }} }}\n')
     data, feat = (batch, 1, *img), (batch, 1, *fm)
@@ -51,8 +52,8 @@ def detection_net(tmp_path: Path, det: str, *, batch: int = 2, fm=(4, 4), img=(3
 def uniform_conf(loc_scale: float = 0.5, levels: int | None = None) -> Inputs:
     """loc ~ N(0, loc_scale); conf ~ U(0, 1), rounded to `levels` steps for equal scores."""
     def make(net, rng):
-        out = {n: rng.standard_normal(net.shape(n)).astype(np.float32) for n in net.inputs}
-        out["loc"] = (out["loc"] * loc_scale).astype(np.float32)
+        out = {n: np.zeros(net.shape(n), np.float32) for n in net.inputs}  # only their shapes matter
+        out["loc"] = (rng.standard_normal(net.shape("loc")) * loc_scale).astype(np.float32)
         conf = rng.uniform(0, 1, net.shape("conf"))
         out["conf"] = (np.round(conf * levels) / levels if levels else conf).astype(np.float32)
         return out
@@ -100,9 +101,16 @@ def assert_detections(got: np.ndarray, want: np.ndarray, atol: float = 1e-5, wha
 
 
 def check_detection_case(tmp_path: Path, case_id: str, prototxt: str, make_inputs: Inputs | None = None,
-                         opsets=EDGE_OPSETS, atol: float = 1e-5, tweak_weights=None) -> np.ndarray:
-    """Every tensor of ONNX (each opset) and of the NumPy reference against Caffe; returns Caffe's detections."""
+                         opsets=EDGE_OPSETS, atol: float = 1e-5, tweak_weights=None,
+                         convert: str | None = None) -> np.ndarray:
+    """Every tensor of ONNX (each opset) and of the NumPy reference against Caffe; returns Caffe's detections.
+
+    ``convert``: the net we convert, when it differs from the one Caffe runs (where real Caffe's
+    schema deviates from weiliu89's, Caffe runs the net with the original's meaning spelled out)."""
     net, inputs, want = reference(tmp_path, case_id, prototxt, make_inputs, tweak_weights=tweak_weights)
+    if convert is not None:
+        (tmp_path / "convert.prototxt").write_text(convert)
+        net = caffe2onnx.load(tmp_path / "convert.prototxt", tmp_path / "net.caffemodel")
     dets = [t for l in net.layers if l.type == "DetectionOutput" for t in l.outputs]
     others = [t for t in net.tensors if t not in dets]
     for what, got in [(f"ONNX opset {o}", onnx_blobs(net, o, inputs)) for o in opsets] + \

@@ -109,6 +109,15 @@ def test_detection_output(tmp_path, case):
     assert CLAIMS.get(case, lambda r: True)(rows), f"{case}: Caffe's output does not show the corner the case is for"
 
 
+def test_no_nms_param_follows_weiliu89(tmp_path):
+    """Without nms_param weiliu89 still runs NMS with the message's defaults (nms_threshold 0.3, all
+    candidates) and the threshold; real Caffe here skips both, so it runs the defaults spelled out."""
+    body = "code_type: CENTER_SIZE confidence_threshold: 0.6"
+    check_detection_case(tmp_path, "detection_no_nms_param",
+                         detection_net(tmp_path, f"nms_param {{ nms_threshold: 0.3 }} {body}"), uniform_conf(),
+                         convert=detection_net(tmp_path, body))
+
+
 def _net(tmp_path, body, **options):
     path = tmp_path / "refused.prototxt"
     path.write_text(detection_net(tmp_path, body, **options))

@@ -109,7 +109,10 @@ class PriorBox(Spec):
             raise LayerProblem("variance", f"give 1 or 4 positive values, got {list(p.variance)}")
         img_h, img_w = _both(p, "img_size", "img_h", "img_w", int)
         step_h, step_w = _both(p, "step", "step_h", "step_w", lambda v: float(f32(v)))
-        return PriorBoxParams(mins, maxs, tuple(float(r) for r in ratios), p.clip, var, img_h, img_w,
+        # weiliu89's schema defaults clip to false; the pip/brocolli schema (and real Caffe in
+        # ../shared) to true. SSD nets were written for the original, so unset means false.
+        clip = p.clip if p.HasField("clip") else False
+        return PriorBoxParams(mins, maxs, tuple(float(r) for r in ratios), clip, var, img_h, img_w,
                               step_h, step_w, float(f32(p.offset)))
 
     @staticmethod

@@ -35,7 +35,8 @@ def prior_box(layer: Layer, g: GraphBuilder) -> None:
 
     Source: weiliu89/caffe src/caffe/layers/prior_box_layer.cpp
     Limits: an initializer equal to Caffe's top bit for bit (Caffe's float/double operation order;
-    min_size and max_size truncated to int as Caffe does). The feature-map and image sizes must be
+    min_size and max_size truncated to int as Caffe does). An unset clip means false, as in
+    weiliu89's schema (the brocolli/pip schema defaults it to true). The feature-map and image sizes must be
     static: caffe2onnx keeps H and W static (--dynamic-batch only makes the batch symbolic).
     """
     fm, img = layer.input_shapes
