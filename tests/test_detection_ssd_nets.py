@@ -1,0 +1,105 @@
+"""Whole SSD detectors against real Caffe: MobileNet-SSD (shared corpus) and a face-detector-shaped
+SSD (the res10_300x300_ssd layout: 300x300, Normalize on conv4_3, six heads), with detections.
+
+Seeded random weights saturate or flatten the softmax, so the test copies scale the confidence
+heads (`*_mbox_conf`) to give unsaturated scores, many above the threshold, and the location heads
+(`*_mbox_loc`) to offsets of order 1. Without real Caffe,
+``tests/golden/ssd_<name>.npz`` holds Caffe's detections and a digest of the weights and input.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import caffe2onnx
+from caffe2onnx.caffemodel_writer import write_caffemodel
+from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
+from detection_cases import assert_detections
+from face_ssd import face_ssd_prototxt
+from harness import CORPUS, GOLDEN, REGEN, assert_close, live_caffe, numpy_blobs, onnx_blobs, reshaped_prototxt, \
+    seeded_digest
+
+MOBILENET = "architectures/mobilenet_ssd/deploy.prototxt"
+# name -> (prototxt source, edits of its text, input shape, factors on the confidence and location heads)
+NETS = {
+    "mobilenet_ssd": (MOBILENET, {}, (1, 3, 300, 300), (0.1, 0.07)),  # > keep_top_k (100) candidates
+    "mobilenet_ssd_batch2_few": (MOBILENET, {"confidence_threshold: 0.25": "confidence_threshold: 0.6"},
+                                 (2, 3, 300, 300), (0.1, 0.07)),  # fewer than keep_top_k, two images
+    "mobilenet_ssd_none": (MOBILENET, {}, (1, 3, 300, 300), (0.01, 0.07)),  # flat scores: no detection
+    "face_ssd": ("face", {}, (1, 3, 300, 300), (0.05, 0.04)),
+}
+
+
+def net_text(source: str, edits: dict[str, str]) -> str:
+    if source == "face":
+        return face_ssd_prototxt()
+    path = CORPUS / source
+    if not path.exists():
+        pytest.skip(f"shared corpus file {source} not present")
+    text = path.read_text()
+    for old, new in edits.items():
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+def detecting_copy(tmp_path: Path, name: str):
+    """(prototxt at the input shape, caffemodel, loaded net with weights, input) of a test copy."""
+    source, edits, shape, (conf, loc) = NETS[name]
+    src = tmp_path / "src.prototxt"
+    src.write_text(net_text(source, edits))
+    seeded = caffe2onnx.load(src, random_weights=0, input_shapes={"data": shape})
+    # location offsets of order 1 as in a trained net (seeded weights give ~15, boxes 100x the image)
+    factor = {"conf": np.float32(conf), "loc": np.float32(loc)}
+    weights = {l.name: [w * factor[m.group(1)] if (m := re.search(r"_mbox_(conf|loc)$", l.name)) else w
+                        for w in l.weights] for l in seeded.layers}
+    model = tmp_path / "w.caffemodel"
+    write_caffemodel(model, ((l.name, l.type, weights[l.name]) for l in seeded.layers), seeded.name)
+    proto = reshaped_prototxt(src, tmp_path / "net.prototxt", {"data": shape})
+    net = caffe2onnx.load(proto, model)
+    inputs = {"data": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+    return proto, model, net, inputs
+
+
+def caffe_detections(tmp_path: Path, name: str):
+    """Real Caffe's blobs (live) or its golden detections; with the net and the input."""
+    proto, model, net, inputs = detecting_copy(tmp_path, name)
+    golden = GOLDEN / f"ssd_{name}.npz"
+    if live_caffe():
+        want = blobs_for_net(net, run_caffe(proto, model, inputs))
+        if REGEN:
+            np.savez_compressed(golden, digest=np.array(seeded_digest(net, inputs)),
+                                **{f"out/{k}": want[k] for k in net.outputs})
+    elif golden.exists():
+        with np.load(golden, allow_pickle=False) as g:
+            if str(g["digest"]) != seeded_digest(net, inputs):
+                pytest.skip("this numpy generates other seeded weights or inputs than the golden file's")
+            want = {k[4:]: g[k] for k in g.files if k.startswith("out/")}
+    else:
+        pytest.skip(f"real Caffe is not installed and there is no golden file for {name}")
+    return proto, model, net, inputs, want
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_ssd_matches_real_caffe(tmp_path, name):
+    proto, model, net, inputs, want = caffe_detections(tmp_path, name)
+    (out,) = net.outputs
+    rows = want[out].reshape(-1, 7)
+    for what, got in (("ONNX", onnx_blobs(net, 17, inputs, all_tensors=len(want) > 1)),
+                      ("NumPy reference", numpy_blobs(net, inputs))):
+        assert_detections(got[out], want[out], atol=1e-4, what=what)
+        inner = [t for t in net.tensors if t != out]
+        assert_close(got, want, inner, max_abs=1e-4, mean_abs=1e-4, relative=True, what=what)
+        print(f"{name} {what}: {len(rows)} detections matched, max abs diff {np.abs(got[out] - want[out]).max():.3g}")
+    if name.endswith("_none"):
+        assert (rows[:, 1:] == -1).all()
+    elif name.endswith("_few"):
+        assert set(rows[:, 0]) == {0, 1} and all((rows[:, 0] == i).sum() < 100 for i in (0, 1))
+    elif name == "mobilenet_ssd":
+        assert len(rows) == 100 and len(np.unique(rows[:, 1])) > 1  # cut at keep_top_k, several classes
+    else:
+        assert (rows[:, 1] == 1).all() and len(rows) > 1
