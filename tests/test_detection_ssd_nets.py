@@ -103,3 +103,51 @@ def test_ssd_matches_real_caffe(tmp_path, name):
         assert len(rows) == 100 and len(np.unique(rows[:, 1])) > 1  # cut at keep_top_k, several classes
     else:
         assert (rows[:, 1] == 1).all() and len(rows) > 1
+
+
+HEADS = ["mbox_loc", "mbox_conf_flatten", "mbox_priorbox"]
+
+
+@pytest.mark.slow
+def test_no_detection_output_exposes_the_heads(tmp_path):
+    """convert(detection_output=False): the graph ends with DetectionOutput's three bottoms, which
+    give Caffe's detections when fed to Caffe's DetectionOutput (the NumPy reference of it)."""
+    from caffe2onnx.validators.numpy_ref.detection import detection_output
+    from caffe2onnx.validators.onnx_runner import run_onnx
+    proto, weights, net, inputs, want = caffe_detections(tmp_path, "mobilenet_ssd")
+    model = caffe2onnx.convert(proto, weights, detection_output=False)
+    assert [o.name for o in model.graph.output] == HEADS
+    assert not {"NonMaxSuppression", "TopK"} & {n.op_type for n in model.graph.node}
+    got, _ = run_onnx(model, inputs)
+    ref = numpy_blobs(net, inputs) if not live_caffe() else want
+    assert_close(got, ref, HEADS, max_abs=1e-4, mean_abs=1e-5, relative=True)
+    (dets,) = detection_output(net.layer("detection_out"), [got[h] for h in HEADS])
+    assert_detections(dets, want["detection_out"], atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("reference", ["caffe", "numpy"])
+def test_cli_validate_matches_the_detections(tmp_path, capsys, reference):
+    from caffe2onnx.cli import main
+    if reference == "caffe" and not live_caffe():
+        pytest.skip("real Caffe (pycaffe) is not installed")
+    proto, weights, net, inputs = detecting_copy(tmp_path, "mobilenet_ssd")
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(proto), str(weights), "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["validate", str(proto), str(weights), str(out), "--reference", reference]) == 0
+    text = capsys.readouterr().out
+    print(text)
+    assert "PASS" in text and re.search(r"detection_out \(DetectionOutput\): (\d+)/\1 detections matched", text)
+
+
+@pytest.mark.slow
+def test_cli_no_detection_output(tmp_path, capsys):
+    from caffe2onnx.cli import main
+    proto, weights, net, inputs = detecting_copy(tmp_path, "mobilenet_ssd")
+    out = tmp_path / "heads.onnx"
+    rc = main(["convert", str(proto), str(weights), "-o", str(out), "--no-detection-output", "--validate",
+               "--validate-reference", "numpy"])
+    assert rc == 0, capsys.readouterr().err
+    import onnx
+    assert [o.name for o in onnx.load(str(out)).graph.output] == HEADS
