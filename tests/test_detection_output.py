@@ -6,7 +6,12 @@ import pytest
 import caffe2onnx
 from caffe2onnx.converter import build_model
 from caffe2onnx.errors import UnsupportedLayerError
-from detection_cases import check_detection_case, detection_net, uniform_conf
+from detection_cases import EDGE_OPSETS, check_detection_case, detection_net, uniform_conf
+from caffe2onnx.converter import check_model
+from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
+from caffe2onnx.validators.onnx_runner import run_onnx
+from detection_cases import assert_detections
+from harness import live_caffe, reshaped_prototxt
 
 
 def _zero_loc(levels=None):
@@ -143,3 +148,27 @@ def test_detection_rows_are_dynamic_in_the_model(tmp_path):
     dims = model.graph.output[0].type.tensor_type.shape.dim
     assert [d.dim_value or d.dim_param for d in dims] == [1, 1, "num_detections", 7]
     assert not any(n.domain for n in model.graph.node)  # standard ONNX ops only
+
+
+@pytest.mark.parametrize("opset", EDGE_OPSETS)
+def test_dynamic_batch(tmp_path, opset):
+    """--dynamic-batch: one graph gives real Caffe's detections at batch 1 and 3 (priors stay [1, 2, ...])."""
+    text = detection_net(tmp_path, f"{NMS} code_type: CENTER_SIZE keep_top_k: 6 confidence_threshold: 0.6",
+                         batch=1)
+    net_path = tmp_path / "dyn.prototxt"
+    net_path.write_text(text)
+    net = caffe2onnx.load(net_path)
+    model = build_model(net, opset=opset, dynamic_batch=True)
+    check_model(model)
+    dims = {o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
+    assert dims == {"det": [1, 1, "num_detections", 7]}
+    if not live_caffe():
+        pytest.skip("real Caffe (pycaffe) is not installed; this check runs it at several batch sizes")
+    for batch in (1, 3):
+        at_batch = reshaped_prototxt(net_path, tmp_path / f"b{batch}.prototxt",
+                                     {n: (batch, *net.shape(n)[1:]) for n in net.inputs})
+        inputs = uniform_conf()(caffe2onnx.load(at_batch), np.random.default_rng(batch))
+        want = blobs_for_net(net, run_caffe(at_batch, None, inputs))
+        got, _ = run_onnx(model, inputs)
+        assert_detections(got["det"], want["det"])
+        assert len(set(want["det"][0, 0, :, 0])) == batch

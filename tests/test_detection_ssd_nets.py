@@ -151,3 +151,22 @@ def test_cli_no_detection_output(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     import onnx
     assert [o.name for o in onnx.load(str(out)).graph.output] == HEADS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mobilenet_ssd", "mobilenet_ssd_batch2_few", "face_ssd"])
+def test_openvino_gives_the_same_detections(tmp_path, name):
+    """The converted model in OpenVINO CPU (f32 inference precision) detects what Caffe and onnxruntime do."""
+    ov = pytest.importorskip("openvino", reason="OpenVINO is optional (pip install openvino)")
+    from caffe2onnx.validators.onnx_runner import run_onnx
+    proto, weights, net, inputs, want = caffe_detections(tmp_path, name)
+    model = caffe2onnx.convert(proto, weights)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = compiled(inputs)[compiled.output(0)]
+    ort, _ = run_onnx(model, inputs)
+    for what, dets in (("OpenVINO", got), ("onnxruntime", ort["detection_out"])):
+        assert_detections(np.asarray(dets), want["detection_out"], atol=1e-4, what=what)
+        print(f"{name} {what}: {want['detection_out'].shape[2]} detections matched, max abs diff "
+              f"{np.abs(np.asarray(dets) - want['detection_out']).max():.3g}")
