@@ -49,9 +49,7 @@ def _decode(layer: Layer, g: GraphBuilder, loc: str, prior: str) -> str:
     p = layer.params
     n_prior = layer.input_shapes[2][2] // 4
     pv = g.node("Reshape", [prior, g.const([2, n_prior, 4], "shape", np.int64)])[0]
-    box, var = (g.node("Squeeze", [s] + ([g.const([0], "axes", np.int64)] if g.opset >= 13 else []),
-                       axes=None if g.opset >= 13 else [0])[0]
-                for s in g.split(pv, 0, [1, 1], [g.fresh("prior_box"), g.fresh("prior_var")]))
+    box, var = (_squeeze0(g, s) for s in g.split(pv, 0, [1, 1], [g.fresh("prior_box"), g.fresh("prior_var")]))
     scaled = loc if p.variance_encoded_in_target else g.node("Mul", [var, loc])[0]
     if p.code_type == 1:  # CORNER: prior + variance * loc
         return g.node("Add", [box, scaled])[0]
@@ -104,74 +102,90 @@ def detection_output(layer: Layer, g: GraphBuilder) -> None:
     16 detections (beyond that its order among equal scores is unspecified).
     """
     p = layer.params
-    loc_shape, conf_shape, prior_shape = layer.input_shapes
-    n_prior, n_cls = prior_shape[2] // 4, p.num_classes
-    fg = p.foreground
+    n_prior, n_cls, fg = layer.input_shapes[2][2] // 4, p.num_classes, p.foreground
     k = n_prior if p.top_k < 0 else min(p.top_k, n_prior)
-    i64 = lambda v, hint="shape": g.const(v, hint, np.int64)  # noqa: E731
-    loc = g.node("Reshape", [layer.inputs[0], i64([-1, n_prior, p.num_loc_classes, 4])])[0]
-    loc = g.node("Transpose", [loc], perm=[0, 2, 1, 3])[0]
-    boxes = _decode(layer, g, loc, layer.inputs[2])  # [N, Lc, P, 4]
-    conf = g.node("Reshape", [layer.inputs[1], i64([-1, n_prior, n_cls])])[0]
+    loc = g.node("Reshape", [layer.inputs[0], _i64(g, [-1, n_prior, p.num_loc_classes, 4])])[0]
+    boxes = _decode(layer, g, g.node("Transpose", [loc], perm=[0, 2, 1, 3])[0], layer.inputs[2])  # [N, Lc, P, 4]
+    conf = g.node("Reshape", [layer.inputs[1], _i64(g, [-1, n_prior, n_cls])])[0]
     scores = _gather_classes(g, g.node("Transpose", [conf], perm=[0, 2, 1])[0], fg, n_cls)  # [N, F, P]
     if p.share_location:
-        boxes = g.node("Expand", [boxes, i64([1, len(fg), 1, 1])])[0]
+        boxes = g.node("Expand", [boxes, _i64(g, [1, len(fg), 1, 1])])[0]
     else:
         boxes = _gather_classes(g, boxes, fg, n_cls)
     # Candidates per (image, class): the top k scores, sorted (equal scores: lower prior first).
-    values, index = g.node("TopK", [scores, i64([k], "k")], 2, axis=2, largest=1, sorted=1)
-    wide = g.node("Expand", [g.unsqueeze(index, [3]), i64([1, 1, 1, 4])])[0]
+    values, index = g.node("TopK", [scores, _i64(g, [k], "k")], 2, axis=2, largest=1, sorted=1)
+    wide = g.node("Expand", [g.unsqueeze(index, [3]), _i64(g, [1, 1, 1, 4])])[0]
     cand = g.node("GatherElements", [boxes, wide], axis=2)[0]  # [N, F, k, 4]
+    picked = _nms(layer, g, values, cand, k)
+    width = len(fg) * k
+    dense = g.node("Where", [picked, g.node("Reshape", [values, _i64(g, [-1])])[0], g.const(f32(-np.inf), "ninf")])[0]
+    dense = g.node("Reshape", [dense, _i64(g, [-1, width])])[0]  # [N, F*k]: score if NMS kept it, else -inf
+    kept = g.node("Reshape", [picked, _i64(g, [-1, width])])[0]
+    if 0 < p.keep_top_k < width:
+        kept = _keep_top_k(g, dense, kept, p.keep_top_k)
+    _rows(layer, g, kept, dense, cand, fg, k)
+
+
+def _i64(g: GraphBuilder, value, hint: str = "shape") -> str:
+    return g.const(value, hint, np.int64)
+
+
+def _squeeze0(g: GraphBuilder, x: str) -> str:
+    if g.opset >= 13:
+        return g.node("Squeeze", [x, _i64(g, [0], "axes")])[0]
+    return g.node("Squeeze", [x], axes=[0])[0]
+
+
+def _scatter_flags(g: GraphBuilder, like: str, index: str, flags: str, axis: int) -> str:
+    """A bool tensor shaped like `like`: flags (float 0/1) scattered at index along axis, else false."""
+    zeros = g.node("Mul", [g.node("Cast", [like], to=TensorProto.FLOAT)[0], g.const(f32(0), "zero")])[0]
+    hit = g.node("ScatterElements", [zeros, index, flags], axis=axis)[0]
+    return g.node("Greater", [hit, g.const(f32(0), "zero")])[0]
+
+
+def _nms(layer: Layer, g: GraphBuilder, values: str, cand: str, k: int) -> str:
+    """ApplyNMSFast per (image, class) on the sorted candidates: a flat bool [N*F*k] of the kept ones."""
+    p = layer.params
     thr = -np.finfo(f32).max if p.confidence_threshold is None else p.confidence_threshold
     valid = g.node("Greater", [values, g.const(f32(thr), "threshold")])[0]
     # NMS sees rank scores k, k-1, ..., 1 (0 below the threshold): no ties, and no runtime's
     # score_threshold or tie order can differ from Caffe's strict '>' and stable sort.
-    rank = g.const(np.arange(k, 0, -1, dtype=f32), "rank")
-    rank = g.node("Where", [valid, rank, g.const(f32(0), "zero")])[0]
+    rank = g.node("Where", [valid, g.const(np.arange(k, 0, -1, dtype=f32), "rank"), g.const(f32(0), "zero")])[0]
     sel = g.node("NonMaxSuppression", [
-        g.node("Reshape", [_nms_boxes(g, cand), i64([-1, k, 4])])[0],
-        g.node("Reshape", [rank, i64([-1, 1, k])])[0],
-        i64([k], "max_boxes"), g.const([f32(p.nms_threshold)], "iou"), g.const([f32(0.5)], "min_rank")])[0]
+        g.node("Reshape", [_nms_boxes(g, cand), _i64(g, [-1, k, 4])])[0],
+        g.node("Reshape", [rank, _i64(g, [-1, 1, k])])[0],
+        _i64(g, [k], "max_boxes"), g.const([f32(p.nms_threshold)], "iou"), g.const([f32(0.5)], "min_rank")])[0]
     b, _, j = g.split(sel, 1, [1, 1, 1], [g.fresh("sel_b"), g.fresh("sel_c"), g.fresh("sel_k")])
-    flat = g.node("Reshape", [g.node("Add", [g.node("Mul", [b, i64(k, "k")])[0], j])[0], i64([-1])])[0]
-    flat_values = g.node("Reshape", [values, i64([-1])])[0]
-    zero, one = g.const(f32(0), "zero"), g.const(f32(1), "one")
-    zeros = g.node("Mul", [g.node("Cast", [g.node("Reshape", [valid, i64([-1])])[0]], to=TensorProto.FLOAT)[0], zero])[0]
-    ones = g.node("Add", [g.node("Mul", [g.node("Cast", [flat], to=TensorProto.FLOAT)[0], zero])[0], one])[0]
-    picked = g.node("Greater", [g.node("ScatterElements", [zeros, flat, ones], axis=0)[0], zero])[0]
-    width = len(fg) * k
-    ninf = g.const(f32(-np.inf), "ninf")
-    dense = g.node("Where", [picked, flat_values, ninf])[0]
-    dense = g.node("Reshape", [dense, i64([-1, width])])[0]  # [N, F*k]: score if kept by NMS, else -inf
-    kept = g.node("Reshape", [picked, i64([-1, width])])[0]
-    if 0 < p.keep_top_k < width:
-        top_v, top_i = g.node("TopK", [dense, i64([p.keep_top_k], "keep_top_k")], 2, axis=1, largest=1, sorted=1)
-        flags = g.node("Cast", [g.node("Greater", [top_v, ninf])[0]], to=TensorProto.FLOAT)[0]
-        base = g.node("Mul", [g.node("Cast", [kept], to=TensorProto.FLOAT)[0], zero])[0]
-        kept = g.node("Greater", [g.node("ScatterElements", [base, top_i, flags], axis=1)[0], zero])[0]
-    _rows(layer, g, kept, dense, cand, fg, k)
+    flat = g.node("Reshape", [g.node("Add", [g.node("Mul", [b, _i64(g, k, "k")])[0], j])[0], _i64(g, [-1])])[0]
+    ones = g.node("Add", [g.node("Mul", [g.node("Cast", [flat], to=TensorProto.FLOAT)[0], g.const(f32(0), "zero")])[0],
+                          g.const(f32(1), "one")])[0]
+    return _scatter_flags(g, g.node("Reshape", [valid, _i64(g, [-1])])[0], flat, ones, 0)
+
+
+def _keep_top_k(g: GraphBuilder, dense: str, kept: str, keep: int) -> str:
+    """The keep highest scores per image over all classes; TopK takes the lower index (label, then
+    NMS order) among equal scores, as Caffe's std::sort (an insertion sort up to 16 elements)."""
+    top_v, top_i = g.node("TopK", [dense, _i64(g, [keep], "keep_top_k")], 2, axis=1, largest=1, sorted=1)
+    flags = g.node("Cast", [g.node("Greater", [top_v, g.const(f32(-np.inf), "ninf")])[0]], to=TensorProto.FLOAT)[0]
+    return _scatter_flags(g, kept, top_i, flags, 1)
 
 
 def _rows(layer: Layer, g: GraphBuilder, kept: str, dense: str, cand: str, fg: tuple[int, ...], k: int) -> None:
     """NonZero lists kept entries in row-major order: by image, label, then NMS order, as Caffe."""
-    i64 = lambda v, hint="shape": g.const(v, hint, np.int64)  # noqa: E731
     nf = g.node("Transpose", [g.node("NonZero", [kept])[0]], perm=[1, 0])[0]  # [M, 2]: image, flat slot
     n, f = g.split(nf, 1, [1, 1], [g.fresh("img"), g.fresh("slot")])
-    score = g.node("GatherND", [dense, nf])[0]
-    labels = g.const(np.repeat(np.array(fg, f32), k), "labels")
-    label = g.node("Gather", [labels, f], axis=0)[0]  # [M, 1]
-    boxes = g.node("GatherND", [g.node("Reshape", [cand, i64([-1, len(fg) * k, 4])])[0], nf])[0]
-    image = g.node("Cast", [n], to=TensorProto.FLOAT)[0]
-    rows = g.node("Concat", [image, label, g.unsqueeze(score, [1]), boxes], axis=1)[0]
+    label = g.node("Gather", [g.const(np.repeat(np.array(fg, f32), k), "labels"), f], axis=0)[0]  # [M, 1]
+    boxes = g.node("GatherND", [g.node("Reshape", [cand, _i64(g, [-1, len(fg) * k, 4])])[0], nf])[0]
+    score = g.unsqueeze(g.node("GatherND", [dense, nf])[0], [1])
+    rows = g.node("Concat", [g.node("Cast", [n], to=TensorProto.FLOAT)[0], label, score, boxes], axis=1)[0]
     # No detection in any image: Caffe writes [i, -1, -1, -1, -1, -1, -1] for every image i.
-    batch = g.node("Gather", [g.node("Shape", [layer.inputs[0]])[0], i64([0], "axis0")], axis=0)[0]
-    ids = g.node("Range", [i64(0, "start"), g.node("Squeeze", [batch] + ([i64([0], "axes")] if g.opset >= 13 else []),
-                                                  axes=None if g.opset >= 13 else [0])[0], i64(1, "delta")])[0]
+    batch = g.node("Gather", [g.node("Shape", [layer.inputs[0]])[0], _i64(g, [0], "axis0")], axis=0)[0]
+    ids = g.node("Range", [_i64(g, 0, "start"), _squeeze0(g, batch), _i64(g, 1, "delta")])[0]
     ids = g.unsqueeze(g.node("Cast", [ids], to=TensorProto.FLOAT)[0], [1])
     minus = g.node("Expand", [g.const(np.full((1, 6), -1, f32), "minus_one"),
-                              g.node("Concat", [batch, i64([6], "six")], axis=0)[0]])[0]
+                              g.node("Concat", [batch, _i64(g, [6], "six")], axis=0)[0]])[0]
     both = g.node("Concat", [rows, g.node("Concat", [ids, minus], axis=1)[0]], axis=0)[0]
-    m = g.node("Gather", [g.node("Shape", [rows])[0], i64([0], "axis0")], axis=0)[0]
-    end = g.node("Where", [g.node("Greater", [m, i64([0], "zero")])[0], m, g.node("Add", [m, batch])[0]])[0]
-    out = g.node("Slice", [both, i64([0], "start"), end, i64([0], "axes")])[0]
-    g.node("Reshape", [out, i64([1, 1, -1, 7])], list(layer.outputs))
+    m = g.node("Gather", [g.node("Shape", [rows])[0], _i64(g, [0], "axis0")], axis=0)[0]
+    end = g.node("Where", [g.node("Greater", [m, _i64(g, [0], "zero")])[0], m, g.node("Add", [m, batch])[0]])[0]
+    out = g.node("Slice", [both, _i64(g, [0], "start"), end, _i64(g, [0], "axes")])[0]
+    g.node("Reshape", [out, _i64(g, [1, 1, -1, 7])], list(layer.outputs))
