@@ -89,7 +89,8 @@ def face_ssd_prototxt() -> str:
     for kind, axis in (("loc", 1), ("conf", 1), ("priorbox", 2)):
         suffix = "" if kind == "priorbox" else "_flat"
         bottoms = " ".join(f'bottom: "{n}_mbox_{kind}{suffix}"' for n in names)
-        t += f'layer {{ name: "mbox_{kind}" type: "Concat" {bottoms} top: "mbox_{kind}" concat_param {{ axis: {axis} }} }}\n'
+        t += (f'layer {{ name: "mbox_{kind}" type: "Concat" {bottoms} top: "mbox_{kind}" '
+              f'concat_param {{ axis: {axis} }} }}\n')
     t += ('layer { name: "mbox_conf_reshape" type: "Reshape" bottom: "mbox_conf" top: "mbox_conf_reshape" '
           'reshape_param { shape { dim: 0 dim: -1 dim: 2 } } }\n'
           'layer { name: "mbox_conf_softmax" type: "Softmax" bottom: "mbox_conf_reshape" top: "mbox_conf_softmax" '

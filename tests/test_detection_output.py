@@ -28,7 +28,8 @@ NMS = "nms_param { nms_threshold: 0.45 top_k: 20 }"
 # case -> (detection_output_param body, detection_net options, inputs)
 CASES = {
     "center_size_over_keep_top_k": (f"{NMS} code_type: CENTER_SIZE keep_top_k: 10 confidence_threshold: 0.6", {}, None),
-    "center_size_under_keep_top_k": (f"{NMS} code_type: CENTER_SIZE keep_top_k: 60 confidence_threshold: 0.9", {}, None),
+    "center_size_under_keep_top_k": (f"{NMS} code_type: CENTER_SIZE keep_top_k: 60 confidence_threshold: 0.9",
+                                     {}, None),
     "no_detection": (f"{NMS} code_type: CENTER_SIZE keep_top_k: 10 confidence_threshold: 1.5", {}, None),
     "no_detection_one_image": (f"{NMS} code_type: CENTER_SIZE confidence_threshold: 1.5", {"batch": 1}, None),
     "defaults_all_kept": ("nms_param { nms_threshold: 0.3 }", {}, None),  # no threshold, top_k, keep_top_k
