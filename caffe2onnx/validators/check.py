@@ -105,7 +105,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
             meta = dict(blob=net.tensors[tensor].blob, layer=layer.name, layer_type=layer.type,
                         is_output=tensor in net.outputs)
             if layer.type == "DetectionOutput":  # rows with equal scores may come in another order
-                blobs.append(compare_detections(tensor, got[tensor], want[tensor], atol, **meta))
+                blobs.append(compare_detections(tensor, got[tensor], want[tensor], atol,
+                                                layer.params.keep_top_k, **meta))
                 continue
             blobs.append(compare_blob(tensor, got[tensor], want[tensor], atol, rtol, **meta))
     lost = [o for o in net.outputs if o in missing]

@@ -163,9 +163,10 @@ class DetectionMatch:
         return text
 
 
-def match_detections(got: np.ndarray, ref: np.ndarray, atol: float) -> DetectionMatch:
+def match_detections(got: np.ndarray, ref: np.ndarray, atol: float, keep_top_k: int | None = None) -> DetectionMatch:
     """Pairs each reference row with an unused ONNX row of the same image and label whose score and
-    box agree within atol (rows with equal scores may come in either order); greedy, best first."""
+    box agree within atol (rows with equal scores may come in either order); greedy, best first.
+    With the layer's keep_top_k, images cut there may differ in rows at the cut (see _tied_at_cut)."""
     g = np.asarray(got, np.float64).reshape(-1, 7)
     r = np.asarray(ref, np.float64).reshape(-1, 7)
     used, missed = np.zeros(len(g), bool), []
@@ -179,26 +180,32 @@ def match_detections(got: np.ndarray, ref: np.ndarray, atol: float) -> Detection
         else:
             missed.append(k)
     first = tuple(float(v) for v in r[missed[0]]) if missed else None
-    return DetectionMatch(matched, len(r), len(g), worst, first, _tied_at_cut(r[missed], g[~used], r, g, atol))
+    return DetectionMatch(matched, len(r), len(g), worst, first, _tied_at_cut(r[missed], g[~used], r, g, atol, keep_top_k))
 
 
-def _tied_at_cut(ref_left: np.ndarray, got_left: np.ndarray, r: np.ndarray, g: np.ndarray, atol: float) -> int:
-    """len(ref_left) if every unmatched row, on both sides, scores within atol of its image's lowest
-    kept score: keep_top_k cut there, among scores equal to rounding, where a runtime's last-bit
-    rounding (and Caffe's std::sort among equal scores) decides which are kept."""
-    if not len(ref_left) or len(ref_left) != len(got_left):
+def _tied_at_cut(ref_left: np.ndarray, got_left: np.ndarray, r: np.ndarray, g: np.ndarray, atol: float,
+                 keep_top_k: int | None) -> int:
+    """len(ref_left) if every unmatched row is in an image that both sides cut at keep_top_k rows,
+    scores within atol of that image's lowest kept score, and ties there with another kept row of
+    its side: scores equal to rounding then compete for the last places, and a runtime's last-bit
+    rounding (or Caffe's std::sort among equal scores) decides which are kept."""
+    if not keep_top_k or keep_top_k < 0 or not len(ref_left) or len(ref_left) != len(got_left):
         return 0
-    for row in np.concatenate([ref_left, got_left]):
-        lowest = min(r[r[:, 0] == row[0], 2].min(), g[g[:, 0] == row[0], 2].min())
-        if not row[2] - lowest <= atol:
-            return 0
+    for left, side in ((ref_left, r), (got_left, g)):
+        for row in left:
+            ri, gi = r[r[:, 0] == row[0], 2], g[g[:, 0] == row[0], 2]
+            own = side[side[:, 0] == row[0], 2]
+            if not (len(ri) == len(gi) == keep_top_k and row[2] - min(ri.min(), gi.min()) <= atol
+                    and (np.abs(own - row[2]) <= atol).sum() >= 2):
+                return 0
     return len(ref_left)
 
 
-def compare_detections(tensor: str, got: np.ndarray, ref: np.ndarray, atol: float, **meta) -> BlobStats:
+def compare_detections(tensor: str, got: np.ndarray, ref: np.ndarray, atol: float, keep_top_k: int | None = None,
+                       **meta) -> BlobStats:
     """A DetectionOutput top: passes when every row is matched (see match_detections); max_abs is
     over the matched pairs, the other metrics compare the rows in order (nan if the counts differ)."""
-    m = match_detections(got, ref, atol)
+    m = match_detections(got, ref, atol, keep_top_k)
     if np.asarray(got).shape == np.asarray(ref).shape:
         s = compare_blob(tensor, got, ref, math.inf, math.inf, **meta)
     else:
