@@ -81,3 +81,11 @@ def test_invalid_fields_refused(tmp_path, body, field):
     path.write_text(_net(body))
     with pytest.raises(UnsupportedLayerError, match=f"prior_box_param.{field}"):
         caffe2onnx.load(path)
+
+
+def test_huge_priors_refused_before_allocating(tmp_path):
+    from caffe2onnx.converter import build_model
+    path = tmp_path / "net.prototxt"
+    path.write_text(_net("min_size: 8 aspect_ratio: 2 aspect_ratio: 3", fm=(1, 1, 1200, 1200), img=(1, 1, 32, 32)))
+    with pytest.raises(UnsupportedLayerError, match="layer 'pb' .*more than the 16777216"):
+        build_model(caffe2onnx.load(path), opset=17)

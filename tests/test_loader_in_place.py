@@ -55,6 +55,9 @@ REFUSED = {
     "concat_one_bottom": ("Concat", "", (), None),
     "crop": ("Crop", "crop_param { axis: 2 }", ((2, 3, 2, 2),), None),
     "permute": ("Permute", "permute_param { order: 0 order: 2 order: 3 order: 1 }", (), None),
+    "normalize": ("Normalize", "norm_param { across_spatial: false }", (), None),
+    "prior_box": ("PriorBox", "prior_box_param { min_size: 2 }", (X,), None),
+    "detection_output": ("DetectionOutput", "detection_output_param { num_classes: 2 }", ((2, 8), (1, 2, 16)), None),
 }
 
 

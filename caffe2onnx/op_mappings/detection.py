@@ -6,7 +6,7 @@ from onnx import TensorProto
 
 from ..ir import Layer
 from ..layers.detection import prior_boxes
-from .registry import MAPPINGS, GraphBuilder
+from .registry import MAPPINGS, BuildOptions, GraphBuilder
 
 f32 = np.float32
 
@@ -29,7 +29,26 @@ def normalize(layer: Layer, g: GraphBuilder) -> None:
     g.node("Mul", [y, g.weight(0, scale)], list(layer.outputs))
 
 
-@MAPPINGS.register("PriorBox")
+# Far above any published SSD (SSD512: 24564 priors, 196k values), far below what would exhaust
+# memory: the priors, and DetectionOutput's per-image candidate table, become constants.
+MAX_CONSTANT_VALUES = 1 << 24
+
+
+def _prior_box_check(layer: Layer, options: BuildOptions) -> str | None:
+    n = layer.output_shapes[0][2] * 2
+    return None if n <= MAX_CONSTANT_VALUES else \
+        f"the priors would be a {n}-value constant, more than the {MAX_CONSTANT_VALUES} caffe2onnx allows"
+
+
+def _detection_output_check(layer: Layer, options: BuildOptions) -> str | None:
+    p = layer.params
+    n_prior = layer.input_shapes[2][2] // 4
+    n = len(p.foreground) * (n_prior if p.top_k < 0 else min(p.top_k, n_prior))
+    return None if n <= MAX_CONSTANT_VALUES else \
+        f"{n} candidates per image (classes x nms_param.top_k), more than the {MAX_CONSTANT_VALUES} caffe2onnx allows"
+
+
+@MAPPINGS.register("PriorBox", check=_prior_box_check)
 def prior_box(layer: Layer, g: GraphBuilder) -> None:
     """Default boxes [1, 2, H*W*num_priors*4] (corners, then variances), computed at conversion time.
 
@@ -38,6 +57,7 @@ def prior_box(layer: Layer, g: GraphBuilder) -> None:
     min_size and max_size truncated to int as Caffe does). An unset clip means false, as in
     weiliu89's schema (the brocolli/pip schema defaults it to true). The feature-map and image sizes must be
     static: caffe2onnx keeps H and W static (--dynamic-batch only makes the batch symbolic).
+    Refused: priors of more than MAX_CONSTANT_VALUES (16M) values.
     """
     fm, img = layer.input_shapes
     priors = prior_boxes(layer.params, fm[2], fm[3], img[2], img[3])
@@ -87,7 +107,7 @@ def _gather_classes(g: GraphBuilder, x: str, classes: tuple[int, ...], total: in
     return g.node("Gather", [x, g.const(list(classes), "classes", np.int64)], axis=1)[0]
 
 
-@MAPPINGS.register("DetectionOutput")
+@MAPPINGS.register("DetectionOutput", check=_detection_output_check)
 def detection_output(layer: Layer, g: GraphBuilder) -> None:
     """Decoded boxes, per-class score > confidence_threshold + greedy NMS, keep_top_k over classes.
 
@@ -97,7 +117,8 @@ def detection_output(layer: Layer, g: GraphBuilder) -> None:
     [i, -1, -1, -1, -1, -1, -1] per image. NMS as ApplyNMSFast: nms_param.top_k candidates by
     score (stable), IoU > nms_threshold suppresses (Caffe's IoU; boxes with xmax < xmin never
     overlap). Refused: nms_param.eta < 1 with nms_threshold > 0.5 (adaptive NMS), top_k 0,
-    keep_top_k 0, visualize. Ignored (files only): save_output_param, save_file. Equal scores
+    keep_top_k 0, visualize, background_label_id -1 with share_location (Caffe aborts), more than
+    16M candidates per image. Ignored (files only): save_output_param, save_file. Equal scores
     across the keep_top_k cut keep the lower (label, index), as Caffe's std::sort does for up to
     16 detections (beyond that its order among equal scores is unspecified).
     """
