@@ -50,7 +50,7 @@ def _detection_output_check(layer: Layer, options: BuildOptions) -> str | None:
 
 @MAPPINGS.register("PriorBox", check=_prior_box_check)
 def prior_box(layer: Layer, g: GraphBuilder) -> None:
-    """Default boxes [1, 2, H*W*num_priors*4] (corners, then variances), computed at conversion time.
+    """Default boxes [1, 2, H*W*num_priors*4] (corners, then variances), a constant computed from the static H, W.
 
     Source: weiliu89/caffe src/caffe/layers/prior_box_layer.cpp
     Limits: an initializer equal to Caffe's top bit for bit (Caffe's float/double operation order;
