@@ -10,9 +10,11 @@ from onnx import TensorProto, helper
 from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
+from .layers.detection import DETECTIONS_DIM, DYNAMIC_AXES
 from .onnx_writer import BuiltModel
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
+from .rewrites import without_detection_output
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 11
@@ -31,8 +33,12 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
 
 
 def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-          registry: MappingRegistry = MAPPINGS) -> BuiltModel:
-    """Like build_model, but the weights stay numpy arrays (see onnx_writer)."""
+          registry: MappingRegistry = MAPPINGS, detection_output: bool = True) -> BuiltModel:
+    """Like build_model, but the weights stay numpy arrays (see onnx_writer).
+
+    ``detection_output=False`` stops before DetectionOutput (see rewrites.without_detection_output)."""
+    if not detection_output:
+        net = without_detection_output(net)
     if not MIN_OPSET <= opset <= max_opset():
         raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
                               f"(the newest the installed onnx {onnx.__version__} knows)")
@@ -50,8 +56,9 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         g.begin(layer, taken)
         registry.get(layer.type).fn(layer, g)
     batch = BATCH_DIM if dynamic_batch else None
+    fixed = _batch_free(net)
     inputs = [_value_info(net, n, batch) for n in net.inputs]
-    outputs = [_value_info(net, n, batch) for n in net.outputs]
+    outputs = [_value_info(net, n, None if n in fixed else batch) for n in net.outputs]
     graph = helper.make_graph(g.nodes, net.name or "caffe_net", inputs, outputs, g.initializers)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
@@ -61,10 +68,24 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
-    shape = list(net.shape(name))
-    if batch is not None and shape:
+    shape: list = list(net.shape(name))
+    producer = net.tensors[name].producer
+    axis = DYNAMIC_AXES.get(net.layer(producer).type) if producer else None
+    if axis is not None:  # e.g. DetectionOutput: a data-dependent row count, batch axis 1
+        shape[axis] = DETECTIONS_DIM
+    elif batch is not None and shape:
         shape[0] = batch
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _batch_free(net: Net) -> set[str]:
+    """Tensors without a batch axis: PriorBox tops (one set of priors per net) and what is computed
+    from them alone, and DetectionOutput tops (all images' rows in one [1, 1, rows, 7])."""
+    free: set[str] = set()
+    for layer in net.layers:
+        if layer.type in ("PriorBox", "DetectionOutput") or (layer.inputs and free.issuperset(layer.inputs)):
+            free.update(layer.outputs)
+    return free
 
 
 def _check_batch_axis(net: Net) -> None:
@@ -72,9 +93,10 @@ def _check_batch_axis(net: Net) -> None:
     if len(batches) != 1:
         raise ShapeError(f"--dynamic-batch needs all inputs to share one batch size, got {sorted(batches)}")
     (n,) = batches
+    fixed = _batch_free(net)
     for layer in net.layers:
         for t, s in zip(layer.outputs, layer.output_shapes):
-            if s[0] != n:
+            if s[0] != n and t not in fixed:
                 raise ShapeError(f"--dynamic-batch: layer '{layer.name}' (type {layer.type}) turns the batch "
                                  f"axis {n} into {s[0]} (output '{t}' has shape {list(s)}); this net's batch "
                                  "size cannot be made symbolic")
@@ -99,10 +121,11 @@ def check_model(model: onnx.ModelProto) -> None:
 
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
-                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, **load_options) -> Net:
+                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, detection_output: bool = True,
+                 **load_options) -> Net:
     """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net."""
     net = load(prototxt, caffemodel, **load_options)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output)
     built.check()
     built.save(output)
     return net
@@ -112,11 +135,11 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
             opset: int = DEFAULT_OPSET, input_shapes: Mapping[str, Sequence[int]] | None = None,
             dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
             phase: int | str | None = None, stages: Sequence[str] = (), level: int = 0,
-            caffe_proto: str | Path | None = None) -> onnx.ModelProto:
+            caffe_proto: str | Path | None = None, detection_output: bool = True) -> onnx.ModelProto:
     """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
     net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,
                input_shapes=input_shapes, random_weights=random_weights, caffe_proto=caffe_proto)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output)
     if check:
         built.check()  # on the weight-free skeleton: the weights are written as built
     return built.to_proto()

@@ -68,6 +68,9 @@ REFUSED = {
     "lstm": ("LSTM", "recurrent_param { num_output: 2 }", ((2, 3),), None),
     "rnn": ("RNN", "recurrent_param { num_output: 2 }", ((2, 3),), None),
     "lstm_unit": ("LSTMUnit", "", ((2, 3), (2, 3)), None),
+    "normalize": ("Normalize", "norm_param { across_spatial: false }", (), None),
+    "prior_box": ("PriorBox", "prior_box_param { min_size: 2 }", (X,), None),
+    "detection_output": ("DetectionOutput", "detection_output_param { num_classes: 2 }", ((2, 8), (1, 2, 16)), None),
 }
 
 

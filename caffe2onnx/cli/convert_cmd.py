@@ -25,6 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
                    help="override or supply an input shape, e.g. data=1,3,224,224 (repeatable)")
     p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension symbolic")
+    p.add_argument("--no-detection-output", action="store_true", help="stop before DetectionOutput (SSD): "
+                   "its locations, confidences and priors become the graph outputs")
     p.add_argument("--random-weights", type=int, metavar="SEED",
                    help="fill seeded random weights (structure-only use and testing)")
     p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
@@ -94,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
         net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                    stages=args.stage, level=args.level, caffe_proto=args.caffe_proto)
         progress.step("read net and weights")
+        if args.no_detection_output:
+            from ..rewrites import without_detection_output
+            net = without_detection_output(net)
         built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
         progress.step("mapped layers to ONNX")
         built.check()

@@ -2,6 +2,7 @@
 from . import activation, common, normalization, shape, vision  # noqa: F401  (registers the specs)
 from . import bvlc, recurrent, reduction  # noqa: F401
 from . import fork, fork_vision  # noqa: F401
+from . import detection  # noqa: F401
 from .registry import SPECS, Inferred, LayerProblem, Spec, SpecRegistry
 
 __all__ = ["SPECS", "Inferred", "LayerProblem", "Spec", "SpecRegistry"]

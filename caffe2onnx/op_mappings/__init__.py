@@ -3,6 +3,7 @@ from . import activation  # noqa: F401  (registers mappings)
 from . import common  # noqa: F401
 from . import fork, fork_roi, fork_vision  # noqa: F401
 from . import normalization  # noqa: F401
+from . import detection  # noqa: F401
 from . import vision  # noqa: F401  (registers mappings)
 from . import bvlc, recurrent  # noqa: F401
 from .registry import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry

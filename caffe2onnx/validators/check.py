@@ -19,7 +19,7 @@ import onnx
 
 from ..errors import Caffe2OnnxError
 from ..ir import Net
-from .compare import BlobStats, compare_blob, tolerances
+from .compare import BlobStats, compare_blob, compare_detections, tolerances
 from .inputs import Preprocess, make_inputs
 from .references import get_reference
 
@@ -103,8 +103,13 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
             if tensor not in want or tensor not in got:
                 missing.append(tensor)
                 continue
-            blobs.append(compare_blob(tensor, got[tensor], want[tensor], atol, rtol, blob=net.tensors[tensor].blob,
-                                      layer=layer.name, layer_type=layer.type, is_output=tensor in net.outputs))
+            meta = dict(blob=net.tensors[tensor].blob, layer=layer.name, layer_type=layer.type,
+                        is_output=tensor in net.outputs)
+            if layer.type == "DetectionOutput":  # rows with equal scores may come in another order
+                blobs.append(compare_detections(tensor, got[tensor], want[tensor], atol,
+                                                layer.params.keep_top_k, **meta))
+                continue
+            blobs.append(compare_blob(tensor, got[tensor], want[tensor], atol, rtol, **meta))
     lost = [o for o in net.outputs if o in missing]
     if lost:
         raise ValidationError(f"net output(s) {', '.join(lost)} missing from the "

@@ -18,6 +18,7 @@ A shape mismatch, or NaN/inf where the other side has a different value, fails.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -133,3 +134,84 @@ def compare_blob(tensor: str, got: np.ndarray, ref: np.ndarray, atol: float, rto
     passed = not bad.any() and (max_abs <= atol or max_rel <= rtol)
     return BlobStats(**meta, max_abs=max_abs, max_rel=max_rel, mean_abs=mean_abs, cosine=cosine,
                      ref_max=ref_max, top1=top1, top5=top5, passed=passed, note=note)
+
+
+@dataclass(frozen=True)
+class DetectionMatch:
+    """A DetectionOutput blob compared as a set of rows [image, label, score, x1, y1, x2, y2]."""
+
+    matched: int
+    reference: int  # rows in the reference
+    got: int  # rows in the ONNX output
+    max_abs: float  # over the matched pairs' score and coordinates
+    first_unmatched: tuple[float, ...] | None  # a reference row without a partner
+    tied_at_cut: int = 0  # unmatched rows that are all at their image's lowest kept score, on both sides
+
+    @property
+    def passed(self) -> bool:
+        return self.reference == self.got and self.matched + self.tied_at_cut == self.reference
+
+    def note(self) -> str:
+        text = f"{self.matched}/{self.reference} detections matched"
+        if self.tied_at_cut:
+            text += (f", {self.tied_at_cut} other(s) differ only at the keep_top_k cut, among scores within "
+                     "atol of the lowest kept one")
+        if self.got != self.reference:
+            text += f" (ONNX has {self.got} rows, the reference {self.reference})"
+        if self.first_unmatched is not None and not self.passed:
+            text += "; first unmatched reference row [" + ", ".join(f"{v:.6g}" for v in self.first_unmatched) + "]"
+        return text
+
+
+def match_detections(got: np.ndarray, ref: np.ndarray, atol: float, keep_top_k: int | None = None) -> DetectionMatch:
+    """Pairs each reference row with an unused ONNX row of the same image and label whose score and
+    box agree within atol (rows with equal scores may come in either order); greedy, best first.
+    With the layer's keep_top_k, images cut there may differ in rows at the cut (see _tied_at_cut)."""
+    g = np.asarray(got, np.float64).reshape(-1, 7)
+    r = np.asarray(ref, np.float64).reshape(-1, 7)
+    used, missed = np.zeros(len(g), bool), []
+    matched, worst = 0, 0.0
+    for k, row in enumerate(r):
+        diff = np.abs(g[:, 2:] - row[2:]).max(axis=1) if len(g) else np.zeros(0)
+        ok = (g[:, 0] == row[0]) & (g[:, 1] == row[1]) & (diff <= atol) & ~used
+        if ok.any():
+            i = int(np.flatnonzero(ok)[np.argmin(diff[ok])])
+            used[i], matched, worst = True, matched + 1, max(worst, float(diff[i]))
+        else:
+            missed.append(k)
+    first = tuple(float(v) for v in r[missed[0]]) if missed else None
+    return DetectionMatch(matched, len(r), len(g), worst, first, _tied_at_cut(r[missed], g[~used], r, g, atol, keep_top_k))
+
+
+def _tied_at_cut(ref_left: np.ndarray, got_left: np.ndarray, r: np.ndarray, g: np.ndarray, atol: float,
+                 keep_top_k: int | None) -> int:
+    """len(ref_left) if every unmatched row is in an image that both sides cut at keep_top_k rows,
+    scores within atol of that image's lowest kept score, and ties there with another kept row of
+    its side: scores equal to rounding then compete for the last places, and a runtime's last-bit
+    rounding (or Caffe's std::sort among equal scores) decides which are kept."""
+    if not keep_top_k or keep_top_k < 0 or not len(ref_left) or len(ref_left) != len(got_left):
+        return 0
+    for left, side in ((ref_left, r), (got_left, g)):
+        for row in left:
+            ri, gi = r[r[:, 0] == row[0], 2], g[g[:, 0] == row[0], 2]
+            own = side[side[:, 0] == row[0], 2]
+            if not (len(ri) == len(gi) == keep_top_k and row[2] - min(ri.min(), gi.min()) <= atol
+                    and (np.abs(own - row[2]) <= atol).sum() >= 2):
+                return 0
+    return len(ref_left)
+
+
+def compare_detections(tensor: str, got: np.ndarray, ref: np.ndarray, atol: float, keep_top_k: int | None = None,
+                       **meta) -> BlobStats:
+    """A DetectionOutput top: passes when every row is matched (see match_detections); max_abs is
+    over the matched pairs, the other metrics compare the rows in order (nan if the counts differ)."""
+    m = match_detections(got, ref, atol, keep_top_k)
+    if np.asarray(got).shape == np.asarray(ref).shape:
+        s = compare_blob(tensor, got, ref, math.inf, math.inf, **meta)
+    else:
+        s = compare_blob(tensor, ref, ref, math.inf, math.inf, **meta)
+        s = dataclasses.replace(s, mean_abs=math.nan, cosine=math.nan)
+    ref_max = s.ref_max
+    return dataclasses.replace(s, shape=tuple(np.asarray(ref).shape), max_abs=m.max_abs,
+                               max_rel=m.max_abs / ref_max if ref_max else m.max_abs, top1=None, top5=None,
+                               passed=m.passed, note=m.note())

@@ -69,6 +69,8 @@ def write_json(r: ValidationResult, path: str | Path) -> None:
 
 
 def _failure_text(b: BlobStats, r: ValidationResult) -> str:
+    if b.layer_type == "DetectionOutput":
+        return f"{b.note} (atol {r.atol:g})"
     if b.note.startswith("shape"):
         return b.note
     text = (f"max abs diff {_e(b.max_abs)} > atol {r.atol:g} and max rel diff {_e(b.max_rel)} > rtol {r.rtol:g} "
@@ -142,6 +144,8 @@ def format_table(r: ValidationResult, layers: bool = False) -> str:
         shown = [r.failures[0]] + shown
     lines.append("")
     lines += ["  " + "  ".join(row).rstrip() for row in _rows(shown)]
+    lines += [f"  {b.tensor} ({b.layer_type}): {b.note} (atol {r.atol:g})" for b in shown
+              if b.layer_type == "DetectionOutput"]
     if not layers:
         lines.append("  (net outputs" + (" and the first divergence" if r.first_divergence else "")
                      + "; --layers shows every layer)")

@@ -12,9 +12,11 @@ import numpy as np
 
 from ...errors import Caffe2OnnxError, UnsupportedLayerError, WeightMismatchError
 from ...ir import Net
+from ...layers.detection import DYNAMIC_AXES
 from . import activation, common, normalization, vision  # noqa: F401  (registers the forwards)
 from . import bvlc, recurrent  # noqa: F401
 from . import fork  # noqa: F401
+from . import detection  # noqa: F401
 from .registry import FORWARDS, Forward, ForwardRegistry
 
 __all__ = ["run_numpy", "FORWARDS", "Forward", "ForwardRegistry"]
@@ -46,7 +48,9 @@ def run_numpy(net: Net, inputs: Mapping[str, np.ndarray],
                                   f"{len(tops)} tops, the layer has {len(layer.outputs)}")
         for name, top, shape in zip(layer.outputs, tops, layer.output_shapes):
             top = np.asarray(top, np.float32)
-            if top.shape != tuple(shape):
+            axis = DYNAMIC_AXES.get(layer.type)  # a data-dependent row count (DetectionOutput)
+            if top.shape != tuple(shape) and (axis is None or top.shape[:axis] + top.shape[axis + 1:]
+                                              != shape[:axis] + shape[axis + 1:]):
                 raise Caffe2OnnxError(f"NumPy forward of layer '{layer.name}' (type {layer.type}) gave "
                                       f"top '{name}' shape {top.shape}, Caffe's is {tuple(shape)}")
             values[name] = top
