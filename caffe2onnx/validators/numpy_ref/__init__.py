@@ -13,6 +13,7 @@ import numpy as np
 from ...errors import Caffe2OnnxError, UnsupportedLayerError, WeightMismatchError
 from ...ir import Net
 from . import activation, common, normalization, vision  # noqa: F401  (registers the forwards)
+from . import extra, extra_activation, resize  # noqa: F401  (reference Caffe extra layers)
 from .registry import FORWARDS, Forward, ForwardRegistry
 
 __all__ = ["run_numpy", "FORWARDS", "Forward", "ForwardRegistry"]
