@@ -63,7 +63,8 @@ class PixelShuffle(Spec):
             raise LayerProblem("bottom", f"Caffe's PixelShuffle forward reads 4-D blobs only, got {len(shape)} axes")
         # Caffe checks C % r only; C // (r*r) channels are produced, the rest are never read.
         if shape[1] % r or shape[1] // (r * r) == 0:
-            raise LayerProblem("upscale_factor", f"{r} must divide the {shape[1]} channels, and r*r must not exceed them")
+            raise LayerProblem("upscale_factor",
+                               f"{r} must divide the {shape[1]} channels, and r*r must not exceed them")
         return Inferred([(shape[0], shape[1] // (r * r), shape[2] * r, shape[3] * r)], [])
 
 
@@ -105,7 +106,8 @@ class Pad(Spec):
         h, w = shape[2] + u + d, shape[3] + left + right
         if h <= 0 or w <= 0:
             raise LayerProblem("pad_u/pad_d/pad_l/pad_r", f"crop {list(params.pads)} leaves no output of {list(shape)}")
-        if params.mode == "REFLECT" and min(params.pads) >= 0 and (max(u, d) >= shape[2] or max(left, right) >= shape[3]):
+        too_wide = max(u, d) >= shape[2] or max(left, right) >= shape[3]
+        if params.mode == "REFLECT" and min(params.pads) >= 0 and too_wide:
             # Caffe's reflection would read its own padding (or another row): not a reflection.
             raise LayerProblem("pad_type", f"REFLECT pads {list(params.pads)} must be smaller than the input's "
                                f"height {shape[2]} and width {shape[3]}")

@@ -72,9 +72,10 @@ def max_unpool(layer: Layer, g: GraphBuilder) -> None:
     """Zeros of (N, C, dst_h, dst_w), then top[n, c].flat[int(mask[n, c, i])] = bottom[n, c].flat[i]: ScatterElements.
 
     Source: brocolli caffe src/caffe/layers/maxunpool_layer.cpp
-    Limits: a mask index outside [0, dst_h*dst_w) aborts Caffe and is rejected by the runtimes;
-    refused with --dynamic-batch; a repeated index (overlapping pooling windows) keeps the last value in Caffe, which ONNX leaves
-    to the runtime (onnxruntime and OpenVINO were checked to agree).
+    Limits: refused with --dynamic-batch. Mask values are data: an index >= dst_h*dst_w aborts Caffe
+    and onnxruntime's ScatterElements rejects it, a negative one (UB in Caffe) counts from the end in
+    ONNX. A repeated index (overlapping pooling windows) keeps the last value in Caffe, which ONNX
+    leaves to the runtime: onnxruntime and OpenVINO were checked to agree (test_extra.py).
     """
     scatter_plane(g, layer.inputs[0], layer.inputs[1], layer.input_shapes[0], layer.output_shapes[0],
                   layer.outputs[0])

@@ -32,8 +32,8 @@ def upsample(layer: Layer, g: GraphBuilder) -> None:
     asymmetric, floor); alexgkendall/caffe-segnet src/caffe/layers/upsample_layer.cpp (two bottoms:
     zeros, then top[n, c].flat[int(mask[n, c, i])] = bottom[n, c].flat[i], as ScatterElements).
     Limits: dims_num 3 needs a 3-D blob and 4 a 4-D one; the mask form: a SegNet caffemodel's
-    upsample_param (field 137) is refused (pass the prototxt), --dynamic-batch is refused, and a mask
-    index outside the output plane aborts Caffe and is rejected by the runtimes.
+    upsample_param (field 137) is refused (pass the prototxt), --dynamic-batch is refused; mask
+    indices are data, handled as in MaxUnPool.
     """
     p = layer.params
     if p.mask:
@@ -69,7 +69,7 @@ def _separable(g: GraphBuilder, x: str, axis: int, taps, rank: int, out: list[st
 
 @MAPPINGS.register("Resize")
 def resize(layer: Layer, g: GraphBuilder) -> None:
-    """Bilinear resize with src = dst * (in / out) (ONNX 'asymmetric'), but a tap past the last row or column is dropped, not clamped.
+    """Bilinear resize, src = dst * (in / out) ('asymmetric'); a tap past the last row/column is dropped, not clamped.
 
     Source: brocolli caffe src/caffe/layers/resize_layer.cpp -> src/caffe/util/util_img.cpp BiLinearResizeMat_cpu
     Limits: 4-D only. No ONNX Resize mode drops the edge tap (Caffe's last rows/columns fade
