@@ -141,3 +141,12 @@ def test_pool_mask_past_input_refused(tmp_path):
     path.write_text(input_layer((1, 1, 5, 5)) + _pool("kernel_size: 1 stride: 3"))
     with pytest.raises(UnsupportedLayerError, match="wholly past the input"):
         build_model(caffe2onnx.load(path), opset=13)
+
+
+# Not Unsqueeze: Caffe fixes its top shape in LayerSetUp, so a Caffe net reshaped to another batch
+# keeps the old top shape (and copies only the new bottom's count into it).
+@pytest.mark.parametrize("case", ["unpool_after_conv", "pool_mask_3x3_pad", "pixelshuffle_2", "pad_reflect"])
+def test_dynamic_batch(tmp_path, case):
+    from harness import check_dynamic_batch, OPSETS
+    shape, text, _ = CASES[case]
+    check_dynamic_batch(tmp_path, input_layer(shape) + text, OPSETS[-1])

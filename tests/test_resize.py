@@ -150,3 +150,26 @@ def test_segnet_caffemodel_field_137_refused(tmp_path):
     path.write_bytes(net.SerializeToString())
     with pytest.raises(Caffe2OnnxError, match="field 137"):
         caffe2onnx.load(None, path)
+
+
+@pytest.mark.parametrize("case", ["bilinear_align_up_odd", "resize_up_odd", "upsample_3_odd"])
+def test_dynamic_batch(tmp_path, case):
+    from harness import check_dynamic_batch
+    shape, text = CASES[case]
+    check_dynamic_batch(tmp_path, input_layer(shape) + text, OPSETS[-1])
+
+
+def test_segnet_upsample_dynamic_batch(tmp_path):
+    from caffe2onnx.converter import build_model, check_model
+    from caffe2onnx.validators.onnx_runner import expose_tensors, run_onnx
+    shape = (1, 2, 6, 8)
+    path = tmp_path / "net.prototxt"
+    path.write_text(input_layer(shape) + _POOL + _segnet_up("scale: 2"))
+    net = caffe2onnx.load(path, random_weights=0)
+    model = build_model(net, opset=OPSETS[-1], dynamic_batch=True)
+    check_model(model)
+    model = expose_tensors(model, net.tensors, {n: ("N", *t.shape[1:]) for n, t in net.tensors.items()})
+    x = np.random.default_rng(3).standard_normal((3, *shape[1:])).astype(np.float32)
+    single = [numpy_blobs(net, {"data": x[i:i + 1]})["up"] for i in range(3)]
+    got, _ = run_onnx(model, {"data": x})
+    np.testing.assert_allclose(got["up"], np.concatenate(single), rtol=0, atol=1e-5)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from onnx import TensorProto, numpy_helper
 
 from ..ir import Layer
-from .registry import MAPPINGS, BuildOptions, GraphBuilder
+from .registry import MAPPINGS, GraphBuilder
 
 
 @MAPPINGS.register("Unsqueeze")
@@ -14,7 +15,8 @@ def unsqueeze(layer: Layer, g: GraphBuilder) -> None:
     """A size-1 axis inserted at dim (negative dims count from the end): the data is copied unchanged.
 
     Source: brocolli caffe src/caffe/layers/unsqueeze.cpp
-    Limits: none.
+    Limits: none. (Caffe fixes the top shape in LayerSetUp: a Caffe net reshaped to another batch
+    keeps the old top shape; with --dynamic-batch the ONNX top follows the batch.)
     """
     g.unsqueeze(layer.inputs[0], [layer.params.dim], list(layer.outputs))
 
@@ -61,18 +63,18 @@ def pad(layer: Layer, g: GraphBuilder) -> None:
         g.node("Pad", [x, pads], out, mode=_ONNX_PAD_MODE[p.mode])
 
 
-def no_dynamic_batch(layer: Layer, options: BuildOptions) -> str | None:
-    if options.dynamic_batch:
-        return "--dynamic-batch: the scatter target is a constant of the fixed batch size"
-    return None
+def batch_shape(g: GraphBuilder, x: str, rest: list[int]) -> str:
+    """The shape (N, C, *rest) with x's own N and C, so it follows a dynamic batch."""
+    nc = g.node("Slice", [g.node("Shape", [x])[0], g.const([0], "starts", np.int64), g.const([2], "ends", np.int64)])[0]
+    return g.node("Concat", [nc, g.const(rest, "rest", np.int64)], axis=0)[0]
 
 
-@MAPPINGS.register("MaxUnPool", check=no_dynamic_batch)
+@MAPPINGS.register("MaxUnPool")
 def max_unpool(layer: Layer, g: GraphBuilder) -> None:
     """Zeros of (N, C, dst_h, dst_w), then top[n, c].flat[int(mask[n, c, i])] = bottom[n, c].flat[i]: ScatterElements.
 
     Source: brocolli caffe src/caffe/layers/maxunpool_layer.cpp
-    Limits: refused with --dynamic-batch. Mask values are data: an index >= dst_h*dst_w aborts Caffe
+    Limits: mask values are data: an index >= dst_h*dst_w aborts Caffe
     and onnxruntime's ScatterElements rejects it, a negative one (UB in Caffe) counts from the end in
     ONNX. A repeated index (overlapping pooling windows) keeps the last value in Caffe, which ONNX
     leaves to the runtime: onnxruntime and OpenVINO were checked to agree (test_extra.py).
@@ -86,8 +88,9 @@ def scatter_plane(g: GraphBuilder, x: str, mask: str, in_shape, out_shape, out: 
     n, c, h, w = in_shape
     flat = g.reshape(x, [n, c, h * w])
     # Caffe's static_cast<int> truncates toward zero; Cast float -> int64 does too.
-    index = g.reshape(g.node("Cast", [mask], to=7)[0], [n, c, h * w])
-    zeros = g.const(np.zeros((n, c, out_shape[2] * out_shape[3]), np.float32), "zeros")
+    index = g.reshape(g.node("Cast", [mask], to=TensorProto.INT64)[0], [n, c, h * w])
+    zeros = g.node("ConstantOfShape", [batch_shape(g, flat, [out_shape[2] * out_shape[3]])],
+                   value=numpy_helper.from_array(np.zeros(1, np.float32)))[0]
     scattered = g.node("ScatterElements", [zeros, index, flat], axis=2)[0]
     g.reshape(scattered, list(out_shape), [out])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Layer
-from .extra import no_dynamic_batch, scatter_plane
-from .registry import MAPPINGS, BuildOptions, GraphBuilder
+from .extra import batch_shape, scatter_plane
+from .registry import MAPPINGS, GraphBuilder
 
 f32 = np.float32
 
@@ -17,14 +17,12 @@ def _onnx_resize(g: GraphBuilder, x: str, out: str, *, scales=None, sizes=None, 
         g.node("Resize", [x, roi, g.const(np.asarray(scales, np.float32), "scales")], [out], **attrs)
     else:
         empty = g.const(np.zeros(0, np.float32), "scales")
-        g.node("Resize", [x, roi, empty, g.const(np.asarray(sizes, np.int64), "sizes")], [out], **attrs)
+        # With a dynamic batch the sizes take N and C from the input at run time.
+        size = batch_shape(g, x, list(sizes[2:])) if g.options.dynamic_batch else g.const(sizes, "sizes", np.int64)
+        g.node("Resize", [x, roi, empty, size], [out], **attrs)
 
 
-def _upsample_check(layer: Layer, options: BuildOptions) -> str | None:
-    return no_dynamic_batch(layer, options) if layer.params.mask else None
-
-
-@MAPPINGS.register("Upsample", check=_upsample_check)
+@MAPPINGS.register("Upsample")
 def upsample(layer: Layer, g: GraphBuilder) -> None:
     """One bottom: out[.., h, w] = in[.., h / s, w / s] (nearest, integer scale); with a mask: SegNet unpooling.
 
@@ -32,8 +30,8 @@ def upsample(layer: Layer, g: GraphBuilder) -> None:
     asymmetric, floor); alexgkendall/caffe-segnet src/caffe/layers/upsample_layer.cpp (two bottoms:
     zeros, then top[n, c].flat[int(mask[n, c, i])] = bottom[n, c].flat[i], as ScatterElements).
     Limits: dims_num 3 needs a 3-D blob and 4 a 4-D one; the mask form: a SegNet caffemodel's
-    upsample_param (field 137) is refused (pass the prototxt), --dynamic-batch is refused; mask
-    indices are data, handled as in MaxUnPool.
+    upsample_param (field 137) is refused (pass the prototxt); mask indices are data, handled as in
+    MaxUnPool.
     """
     p = layer.params
     if p.mask:
