@@ -74,6 +74,9 @@ CASES = {
     "pool_mask_3x3_pad": ((1, 2, 7, 6), _pool("kernel_size: 3 stride: 2 pad: 1"), None),
     "pool_mask_floor": ((1, 2, 7, 6), _pool("kernel_size: 3 stride: 2 ceil_mode: false"), None),
     "pool_mask_ties_after_relu": ((2, 3, 6, 5), _RELU + _pool("kernel_size: 2 stride: 2", "r"), None),
+    # Ceil rounding with kernel < stride: a last window wholly past the input, mask -1 there.
+    "pool_mask_past_input": ((1, 2, 5, 5), _pool("kernel_size: 1 stride: 3"), None),
+    "pool_mask_past_input_w": ((1, 2, 6, 7), _pool("kernel_size: 2 stride: 3"), None),
     "pool_mask_global": ((2, 3, 4, 5), _RELU + _pool("global_pooling: true", "r"), None),
     "unpool_pooled": ((2, 3, 6, 8), _pool("kernel_size: 2 stride: 2") + _unpool((6, 8)), None),
     "unpool_odd_ceil": ((1, 2, 5, 7), _pool("kernel_size: 2 stride: 2") + _unpool((5, 7)), None),
@@ -133,14 +136,6 @@ def test_refusals(tmp_path, text, needle):
     path.write_text(input_layer((1, 2, 4, 5)) + text)
     with pytest.raises(Caffe2OnnxError, match=needle):
         caffe2onnx.load(path)
-
-
-def test_pool_mask_past_input_refused(tmp_path):
-    from caffe2onnx.converter import build_model
-    path = tmp_path / "net.prototxt"
-    path.write_text(input_layer((1, 1, 5, 5)) + _pool("kernel_size: 1 stride: 3"))
-    with pytest.raises(UnsupportedLayerError, match="wholly past the input"):
-        build_model(caffe2onnx.load(path), opset=13)
 
 
 # Not Unsqueeze: Caffe fixes its top shape in LayerSetUp, so a Caffe net reshaped to another batch

@@ -5,7 +5,7 @@ import numpy as np
 from onnx import TensorProto
 
 from ..ir import Layer
-from .registry import MAPPINGS, BuildOptions, GraphBuilder
+from .registry import MAPPINGS, GraphBuilder
 
 FLT_MAX = float(np.finfo(np.float32).max)  # Caffe's MAX pooling starts every window at -FLT_MAX
 
@@ -66,31 +66,32 @@ def _beyond(layer: Layer) -> list[int]:
     return [1 if e >= k else 0 for e, k in zip(_end_pads(layer), layer.params.kernel)]
 
 
-def _pool_check(layer: Layer, options: BuildOptions) -> str | None:
-    if layer.params.mask and any(_beyond(layer)):
-        return ("top 1 (mask): a last window lies wholly past the input (ceil rounding, kernel < stride), "
-                "where Caffe's mask is -1; ONNX MaxPool has no index for it")
-    return None
-
-
 def _max_pool_with_mask(layer: Layer, g: GraphBuilder) -> None:
     """MaxPool with Indices; ONNX flattens them over the whole tensor, Caffe within each (n, c) plane."""
     p = layer.params
     h, w = layer.input_shapes[0][2:]
-    attrs = dict(kernel_shape=list(p.kernel), strides=list(p.stride),
-                 pads=[*p.pad, *(max(e, 0) for e in _end_pads(layer))])
+    # A last window wholly past the input (ceil, kernel < stride) gives -FLT_MAX and mask -1 in
+    # Caffe: pool the other windows, then pad both tops with those values.
+    beyond = _beyond(layer)
+    ends = _end_pads(layer, [o - b for o, b in zip(layer.output_shapes[0][2:], beyond)])
+    attrs = dict(kernel_shape=list(p.kernel), strides=list(p.stride), pads=[*p.pad, *(max(e, 0) for e in ends)])
+    y, mask = (g.fresh("pooled"), g.fresh("mask")) if any(beyond) else layer.outputs
     # Both take the first maximum in row-major window order (Caffe's strict >), checked on ties.
-    indices = g.node("MaxPool", [layer.inputs[0]], [layer.outputs[0], g.fresh("indices")], **attrs)[1]
+    indices = g.node("MaxPool", [layer.inputs[0]], [y, g.fresh("indices")], **attrs)[1]
     plane = g.node("Mod", [indices, g.const(np.int64(h * w), "plane")])[0]
-    g.node("Cast", [plane], [layer.outputs[1]], to=TensorProto.FLOAT)
+    g.node("Cast", [plane], [mask], to=TensorProto.FLOAT)
+    if any(beyond):
+        pads = g.const([0, 0, 0, 0, 0, 0, *beyond], "pads", np.int64)
+        for value, src, dst in ((-FLT_MAX, y, layer.outputs[0]), (-1.0, mask, layer.outputs[1])):
+            g.node("Pad", [src, pads, g.const(np.float32(value), "fill")], [dst], mode="constant")
 
 
-@MAPPINGS.register("Pooling", check=_pool_check)
+@MAPPINGS.register("Pooling")
 def pooling(layer: Layer, g: GraphBuilder) -> None:
     """Caffe MAX/AVE pooling: ceil or floor size, windows starting in the padding dropped, AVE / clipped window.
 
     Source: BVLC src/caffe/layers/pooling_layer.cpp (the mask top: float h * W + w per channel plane)
-    Limits: STOCHASTIC refused; a mask top where a window lies wholly past the input is refused.
+    Limits: STOCHASTIC refused.
     """
     p = layer.params
     x, y = layer.inputs[0], layer.outputs[0]
