@@ -240,7 +240,8 @@ def test_googlenet_against_caffe(tmp_path):
 
 
 def test_registry_covers_every_spec_and_documents_it():
-    assert set(FORWARDS.types()) == set(SPECS.types()) - {"Input"}
+    # Proposal's spec exists only to refuse it with a clear message (its row count is data-dependent).
+    assert set(FORWARDS.types()) == set(SPECS.types()) - {"Input", "Proposal"}
     for t in FORWARDS.types():
         fn = FORWARDS.get(t).fn
         assert fn.__doc__ and len(fn.__doc__.strip().splitlines()) == 1, t

@@ -34,8 +34,7 @@ def _resize_axis(src: int, dst: int):
 
 @FORWARDS.register("Resize")
 def resize(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """BiLinearResizeMat_cpu: v = wh0*ww0*x00 (+ wh0*ww1*x01 if w+1 < W) (+ wh1*ww0*x10 if h+1 < H)
-    (+ wh1*ww1*x11 if both), with src = dst * (in / out) in float32."""
+    """BiLinearResizeMat_cpu: src = dst * in/out; wh0*ww0*x00 (+ each further tap only inside the input)."""
     x = xs[0].astype(f32, copy=False)
     (h, w), (oh, ow) = x.shape[2:], layer.output_shapes[0][2:]
     hi, wh0, wh1, hin = _resize_axis(h, oh)
