@@ -1,7 +1,10 @@
-"""Whole SegNet- and ENet-shaped nets (conv, BatchNorm + Scale, MAX pooling with mask tops, SegNet's
+"""Whole nets with the extra layers.
+
+SegNet- and ENet-shaped nets (conv, BatchNorm + Scale, MAX pooling with mask tops, SegNet's
 Upsample with the mask): every blob before the first Upsample against real Caffe (live or golden),
 every blob against the NumPy reference of SegNet's source, in onnxruntime at opset 11 and the newest.
-Real Caffe here ignores Upsample's mask, so it is no judge from there on."""
+Real Caffe here ignores Upsample's mask, so it is no judge from there on. MobileNetV2 with ReLU6:
+every blob against real Caffe."""
 import numpy as np
 import pytest
 
@@ -84,3 +87,40 @@ def test_segnet_shaped_net(tmp_path, name, text):
     # An unpooled plane holds at most one value per 2x2 window, zeros elsewhere.
     up = want["up1" if name == "segnet" else "up_unpool"]
     assert 0 < np.count_nonzero(up) <= up.size // 4
+
+
+def test_mobilenet_v2_with_relu6(tmp_path):
+    """The corpus MobileNetV2 with its ReLUs as in-place ReLU6 (as MobileNetV2 ports use it), at 32x32,
+    seeded weights: every blob against real Caffe; without Caffe the output against its golden file."""
+    from harness import GOLDEN, REGEN, corpus, live_caffe, reshaped_prototxt, seeded_digest
+    from caffe2onnx.caffemodel_writer import write_net_weights
+    from caffe2onnx.validators.caffe_reference import blobs_for_net, run_caffe
+    src = corpus("architectures/mobilenet_shicai/mobilenet_v2_deploy.prototxt")
+    shape = (1, 3, 32, 32)
+    path = reshaped_prototxt(src, tmp_path / "at_size.prototxt", {"data": shape})
+    text = path.read_text()
+    assert text.count('type: "ReLU"') >= 30
+    path.write_text(text.replace('type: "ReLU"', 'type: "ReLU6"'))
+    net = caffe2onnx.load(path, random_weights=0)
+    assert sum(l.type == "ReLU6" for l in net.layers) >= 30
+    x = {"data": np.random.default_rng(1).standard_normal(shape).astype(np.float32)}
+    golden = GOLDEN / "net_mobilenet_v2_relu6.npz"
+    if live_caffe():
+        model = tmp_path / "w.caffemodel"
+        write_net_weights(model, net)
+        want = blobs_for_net(net, run_caffe(path, model, x))
+        if REGEN:
+            np.savez_compressed(golden, digest=np.array(seeded_digest(net, x)),
+                                **{f"out/{k}": want[k] for k in net.outputs})
+    elif golden.exists():
+        with np.load(golden, allow_pickle=False) as g:
+            if str(g["digest"]) != seeded_digest(net, x):
+                pytest.skip("this numpy generates other seeded weights or inputs than the golden file's")
+            want = {k[4:]: g[k] for k in g.files if k.startswith("out/")}
+    else:
+        pytest.skip("real Caffe is not installed and there is no golden file")
+    for opset in (OPSETS[0], OPSETS[-1]):
+        got = onnx_blobs(net, opset, x, all_tensors=len(want) > len(net.outputs))
+        assert_close(got, want, list(want), max_abs=1e-4, mean_abs=1e-5, relative=True)
+    assert_close(numpy_blobs(net, x), want, list(want), max_abs=1e-4, mean_abs=1e-5, relative=True,
+                 what="NumPy reference")
