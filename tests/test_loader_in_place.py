@@ -71,6 +71,14 @@ REFUSED = {
     "normalize": ("Normalize", "norm_param { across_spatial: false }", (), None),
     "prior_box": ("PriorBox", "prior_box_param { min_size: 2 }", (X,), None),
     "detection_output": ("DetectionOutput", "detection_output_param { num_classes: 2 }", ((2, 8), (1, 2, 16)), None),
+    "unsqueeze": ("Unsqueeze", "unsqueeze_param { dim: 1 }", (), None),
+    "pixelshuffle": ("PixelShuffle", "pixelshuffle_param { upscale_factor: 1 }", (), None),
+    "pad": ("Pad", "pad_param { pad_u: 1 }", (), "Pad Layer does not allow in-place computation"),
+    "max_unpool": ("MaxUnPool", "max_unpool_param { dst_h: 4 dst_w: 5 }", (X,), None),
+    "upsample": ("Upsample", "upsample_param { scale: 1 }", (), None),
+    "resize": ("Resize", "resize_param { height: 4 width: 5 }", (), None),
+    "bilinear_interpolate": ("BilinearInterpolate", "bilinear_interpolate_param { dst_h: 4 dst_w: 5 }", (), None),
+    "proposal": ("Proposal", "", (X, (1, 3)), None),
 }
 
 
@@ -128,6 +136,10 @@ SAFE = {
     "softmax": ("Softmax", "", ()),
     "softmax_axis2": ("Softmax", "softmax_param { axis: 2 }", ()),
     "eltwise_prod": ("Eltwise", "eltwise_param { operation: PROD }", (X,)),
+    "relu6": ("ReLU6", "relu6_param { negative_slope: 0.1 threshold: 1 }", ()),
+    "hardswish": ("HardSwish", "", ()),
+    "hardsigmoid": ("HardSigmoid", "hardsigmoid_param { alpha: 0.3 }", ()),
+    "batch_norm_kyle": ("BatchNormKyle", "batch_norm_param { use_global_stats: false use_alpha_beta: true }", ()),
 }
 
 

@@ -21,6 +21,7 @@ from ..ir import Shape
 IN_PLACE_SAFE = frozenset({
     "ReLU", "Sigmoid", "TanH", "ELU", "BNLL", "Power", "Exp", "Log", "Threshold", "Dropout",
     "PReLU", "BatchNorm", "Scale", "Bias", "MVN", "Softmax", "Eltwise", "BN",
+    "ReLU6", "HardSwish", "HardSigmoid", "BatchNormKyle",
 })
 # Fields of any *_param message that only matter for training or for the engine choice.
 NEUTRAL_PARAM_FIELDS = frozenset({"engine", "weight_filler", "bias_filler", "filler"})

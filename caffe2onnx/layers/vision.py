@@ -145,14 +145,18 @@ class PoolParams:
     pad: tuple[int, int]
     ceil: bool
     global_pooling: bool = False
+    mask: bool = False  # a second top holds the argmax
 
 
 @SPECS.register
 class Pooling(Spec):
-    """MAX/AVE pooling with Caffe's ceil output size and the window-must-start-inside rule."""
+    """MAX/AVE pooling with Caffe's ceil output size and the window-must-start-inside rule.
+
+    MAX may have a second top: the argmax mask, h * W + w within each channel plane, as float."""
 
     type = "Pooling"
     param = "pooling_param"
+    tops = (1, 2)
     fields = frozenset({"pool", "pad", "pad_h", "pad_w", "kernel_size", "kernel_h", "kernel_w",
                         "stride", "stride_h", "stride_w", "global_pooling", "round_mode", "ceil_mode"})
 
@@ -161,6 +165,8 @@ class Pooling(Spec):
         method = p.DESCRIPTOR.fields_by_name["pool"].enum_type.values_by_number[p.pool].name
         if method not in ("MAX", "AVE"):
             raise LayerProblem("pool", f"{method} pooling is not supported (only MAX and AVE)")
+        if len(layer.top) == 2 and method != "MAX":
+            raise LayerProblem("pool", "a second (mask) top needs MAX pooling (Caffe refuses it otherwise)")
         if p.HasField("round_mode") and p.HasField("ceil_mode"):
             raise LayerProblem("round_mode", "give round_mode or ceil_mode, not both")
         ceil = p.ceil_mode if p.HasField("ceil_mode") else p.round_mode == 0  # RoundMode CEIL = 0
@@ -174,7 +180,7 @@ class Pooling(Spec):
                 raise LayerProblem("kernel_size", "must not be given with global_pooling")
             if pad != (0, 0) or stride != (1, 1):
                 raise LayerProblem("global_pooling", "needs pad 0 and stride 1")
-            return PoolParams(method, None, stride, pad, ceil, True)
+            return PoolParams(method, None, stride, pad, ceil, True, len(layer.top) == 2)
         if not has_kernel:
             raise LayerProblem("kernel_size", "must be given (or global_pooling: true)")
         kernel = spatial([], opt(p, "kernel_size"), opt(p, "kernel_h"), opt(p, "kernel_w"), 2, 0, "kernel")
@@ -182,7 +188,7 @@ class Pooling(Spec):
             raise LayerProblem("kernel_size", "must be positive")
         if any(pd >= k for pd, k in zip(pad, kernel)):
             raise LayerProblem("pad", f"pad {list(pad)} must be smaller than kernel {list(kernel)}")
-        return PoolParams(method, kernel, stride, pad, ceil)
+        return PoolParams(method, kernel, stride, pad, ceil, mask=len(layer.top) == 2)
 
     @staticmethod
     def infer(params, shapes):
@@ -190,7 +196,8 @@ class Pooling(Spec):
         if len(shape) != 4:
             raise LayerProblem("bottom", f"Caffe pools 4-D blobs only, got {len(shape)} axes")
         full = dataclasses.replace(params, kernel=pool_kernel(params, shape[2:]))
-        return Inferred([(shape[0], shape[1], *pooled_size(full, shape[2:]))], [], full)
+        top = (shape[0], shape[1], *pooled_size(full, shape[2:]))
+        return Inferred([top] * (2 if params.mask else 1), [], full)
 
 
 def pool_kernel(params: PoolParams, spatial_in: tuple[int, ...]) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto
 
 from ..ir import Layer
 from .registry import MAPPINGS, GraphBuilder
@@ -60,12 +61,44 @@ def _caffe_window_counts(layer: Layer) -> np.ndarray:
     return np.multiply.outer(*per_axis)
 
 
+def _beyond(layer: Layer) -> list[int]:
+    """Per axis 1 where Caffe keeps a last window lying wholly past the input (ceil, kernel < stride)."""
+    return [1 if e >= k else 0 for e, k in zip(_end_pads(layer), layer.params.kernel)]
+
+
+def _max_pool_with_mask(layer: Layer, g: GraphBuilder) -> None:
+    """MaxPool with Indices; ONNX flattens them over the whole tensor, Caffe within each (n, c) plane."""
+    p = layer.params
+    h, w = layer.input_shapes[0][2:]
+    # A last window wholly past the input (ceil, kernel < stride) gives -FLT_MAX and mask -1 in
+    # Caffe: pool the other windows, then pad both tops with those values.
+    beyond = _beyond(layer)
+    ends = _end_pads(layer, [o - b for o, b in zip(layer.output_shapes[0][2:], beyond)])
+    attrs = dict(kernel_shape=list(p.kernel), strides=list(p.stride), pads=[*p.pad, *(max(e, 0) for e in ends)])
+    y, mask = (g.fresh("pooled"), g.fresh("mask")) if any(beyond) else layer.outputs
+    # Both take the first maximum in row-major window order (Caffe's strict >), checked on ties.
+    indices = g.node("MaxPool", [layer.inputs[0]], [y, g.fresh("indices")], **attrs)[1]
+    plane = g.node("Mod", [indices, g.const(np.int64(h * w), "plane")])[0]
+    g.node("Cast", [plane], [mask], to=TensorProto.FLOAT)
+    if any(beyond):
+        pads = g.const([0, 0, 0, 0, 0, 0, *beyond], "pads", np.int64)
+        for value, src, dst in ((-FLT_MAX, y, layer.outputs[0]), (-1.0, mask, layer.outputs[1])):
+            g.node("Pad", [src, pads, g.const(np.float32(value), "fill")], [dst], mode="constant")
+
+
 @MAPPINGS.register("Pooling")
 def pooling(layer: Layer, g: GraphBuilder) -> None:
-    """Caffe MAX/AVE pooling: ceil or floor size, windows starting in the padding dropped, AVE / clipped window."""
+    """Caffe MAX/AVE pooling: ceil or floor size, windows starting in the padding dropped, AVE / clipped window.
+
+    Source: BVLC src/caffe/layers/pooling_layer.cpp (the mask top: float h * W + w per channel plane)
+    Limits: STOCHASTIC refused.
+    """
     p = layer.params
     x, y = layer.inputs[0], layer.outputs[0]
     is_max = p.method == "MAX"
+    if p.mask:
+        _max_pool_with_mask(layer, g)
+        return
     if p.global_pooling:
         g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [x], [y])
         return
@@ -76,7 +109,7 @@ def pooling(layer: Layer, g: GraphBuilder) -> None:
     # windows and pads its output with zeros (0 * the factor below gives Caffe's 0/count).
     # A zero Pad before AveragePool is avoided: some onnxruntime releases fuse the two into
     # one pool whose pads break their own pads < kernel check.
-    beyond = [1 if e >= k else 0 for e, k in zip(ends, p.kernel)]
+    beyond = _beyond(layer)
     if is_max and any(beyond):
         extra = [e if b else 0 for e, b in zip(ends, beyond)]
         fill = g.const(np.float32(-FLT_MAX), "fill")

@@ -17,6 +17,7 @@ from . import activation, common, normalization, vision  # noqa: F401  (register
 from . import bvlc, recurrent  # noqa: F401
 from . import fork  # noqa: F401
 from . import detection  # noqa: F401
+from . import extra, extra_activation, resize  # noqa: F401  (reference Caffe extra layers)
 from .registry import FORWARDS, Forward, ForwardRegistry
 
 __all__ = ["run_numpy", "FORWARDS", "Forward", "ForwardRegistry"]

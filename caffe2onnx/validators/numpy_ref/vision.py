@@ -111,12 +111,35 @@ def pool2d(x: np.ndarray, method: str, kernel, stride, pad, out_hw) -> np.ndarra
         return acc / np.outer(sizes[0], sizes[1]).astype(np.float32)
 
 
+def max_pool_mask(x: np.ndarray, kernel, stride, pad, out_hw) -> np.ndarray:
+    """Caffe's MAX pooling argmax, h * W + w in the channel plane: the first strict maximum in
+    row-major window order, -1 where a window holds no input."""
+    h_w = x.shape[2:]
+    after = [max(0, (o - 1) * s + k - pd - d) for o, s, k, pd, d in zip(out_hw, stride, kernel, pad, h_w)]
+    xp = _pad_spatial(x, pad, after, -np.inf)  # padding never wins, not even against -FLT_MAX
+    index = np.arange(h_w[0] * h_w[1], dtype=np.float64).reshape(1, 1, *h_w)
+    ip = _pad_spatial(index, pad, after, -1.0)
+    acc = np.full((*x.shape[:2], *out_hw), -_FLT_MAX, np.float32)
+    mask = np.full(acc.shape, -1.0)
+    for off in _offsets(kernel):
+        tap = _taps(off, (1, 1), stride, out_hw)
+        v = xp[tap]
+        better = v > acc  # strict: an equal later value keeps the earlier index, as Caffe
+        acc = np.where(better, v, acc)
+        mask = np.where(better, np.broadcast_to(ip[tap], v.shape), mask)
+    return mask.astype(np.float32)
+
+
 @FORWARDS.register("Pooling")
 def pooling(layer: Layer, xs: list[np.ndarray]) -> list[np.ndarray]:
-    """MAX or AVE over clipped windows; AVE divides by the window clipped to the padded input."""
+    """MAX or AVE over clipped windows; AVE divides by the window clipped to the padded input; MAX's mask top."""
     p = layer.params
     x = xs[0].astype(np.float32, copy=False)
-    return [pool2d(x, p.method, p.kernel, p.stride, p.pad, layer.output_shapes[0][2:])]
+    out_hw = layer.output_shapes[0][2:]
+    tops = [pool2d(x, p.method, p.kernel, p.stride, p.pad, out_hw)]
+    if p.mask:
+        tops.append(max_pool_mask(x, p.kernel, p.stride, p.pad, out_hw))
+    return tops
 
 
 def _lrn_across(x: np.ndarray, p) -> np.ndarray:
