@@ -50,6 +50,19 @@ class Net:
     outputs: tuple[str, ...]
     layers: tuple[Layer, ...]
     tensors: Mapping[str, Tensor] = field(default_factory=lambda: MappingProxyType({}))
+    # The filtered, upgraded Caffe layers this Net was built from (a serialised NetParameter:
+    # no rules, no state, data layers replaced by one Input of the shapes used). References
+    # run exactly this, never the user's file, so no layer we did not convert can run.
+    reference_net: bytes = field(default=b"", repr=False)
+
+    def reference_prototxt(self) -> str:
+        """``reference_net`` as prototxt text, for real Caffe and OpenCV."""
+        from google.protobuf import text_format
+
+        from . import proto
+        net = proto.NetParameter()
+        net.ParseFromString(self.reference_net)
+        return text_format.MessageToString(net)
 
     def shape(self, tensor: str) -> Shape:
         return self.tensors[tensor].shape

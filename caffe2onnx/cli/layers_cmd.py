@@ -15,10 +15,12 @@ def run(args: argparse.Namespace) -> int:
     from ..op_mappings import MAPPINGS
     from ..parser.builder import DATA_LAYERS, TRAINING_ONLY
 
+    from .options import emit
+
     width = max(len(t) for t in MAPPINGS.types())
-    print(f"{len(MAPPINGS.types())} Caffe layer types convert to ONNX:")
-    for t in MAPPINGS.types():
-        print(f"  {t:<{width}}  {MAPPINGS.get(t).doc}")
-    print("\nDropped at inference (data, loss and training-only layers):")
-    print("  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY)))
+    lines = [f"{len(MAPPINGS.types())} Caffe layer types convert to ONNX:"]
+    lines += [f"  {t:<{width}}  {MAPPINGS.get(t).doc}" for t in MAPPINGS.types()]
+    lines += ["", "Dropped at inference (data, loss and training-only layers):",
+              "  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY))]
+    emit("\n".join(lines))  # one write: a reader that stops early (| head) is not an error
     return 0

@@ -71,16 +71,20 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              reference: str = "auto", provider: str = "cpu", atol: float | None = None,
              rtol: float | None = None, inputs: Mapping[str, np.ndarray] | None = None,
              input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
-             input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None) -> ValidationResult:
+             input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
+             stages: Sequence[str] = (), level: int = 0, timeout: float | None = None) -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
+    ``timeout`` (seconds, default 600) limits the reference run and the onnxruntime run each.
     """
     from ..parser import load
+    if timeout is not None and not timeout > 0:
+        raise ValidationError(f"the time limit must be a positive number of seconds, not {timeout}")
     ref = get_reference(reference)
     if net is None:
-        net = load(prototxt, caffemodel, input_shapes=input_shapes)
+        net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level)
     values, sources = make_inputs(net, input_specs, seed, preprocess)
     for name, value in (inputs or {}).items():
         if name not in net.inputs:
@@ -90,9 +94,9 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     _check_onnx_inputs(onnx_model, values)
 
     t0 = time.perf_counter()
-    want = ref.run(net, prototxt, caffemodel, values)
+    want = ref.run(net, prototxt, caffemodel, values, timeout=timeout)
     t1 = time.perf_counter()
-    got, ran = _run_onnx(onnx_model, net, values, provider)
+    got, ran = _run_onnx(onnx_model, net, values, provider, timeout)
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
@@ -121,9 +125,15 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
 def _load_onnx(model) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         return model, "<in-memory model>"
+    from ..errors import InputFileError
+    from ..safe_io import MAX_CAFFEMODEL_BYTES, read_input_bytes
     try:
-        return onnx.load(str(model)), str(model)
-    except Exception as e:  # a missing file, or bytes that are not a ModelProto
+        data = read_input_bytes(model, "ONNX model", MAX_CAFFEMODEL_BYTES)
+    except InputFileError as e:
+        raise ValidationError(str(e)) from None
+    try:
+        return onnx.load_model_from_string(data), str(model)
+    except Exception as e:  # bytes that are not a ModelProto
         raise ValidationError(f"cannot read ONNX model {model}: {e}") from None
 
 
@@ -150,13 +160,14 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
     return {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
 
-def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str) -> tuple[dict[str, np.ndarray], str]:
-    from .onnx_runner import expose_tensors, run_onnx
+def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str,
+              timeout: float | None) -> tuple[dict[str, np.ndarray], str]:
+    from .onnx_runner import expose_tensors, run_onnx_isolated
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
-        got, ran = run_onnx(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                            provider_options=provider_options(provider))
+        got, ran = run_onnx_isolated(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
+                                     provider_options=provider_options(provider), timeout=timeout)
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

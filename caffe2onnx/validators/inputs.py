@@ -4,7 +4,9 @@
 ``NAME=file.npz`` (the key NAME, or the only array), ``file.npy`` (nets with one
 input), ``NAME=image.jpg``. Arrays are used as they are (already preprocessed);
 a (C, H, W) array for a (1, C, H, W) input gets its batch axis. Arrays load with
-``allow_pickle=False``. Inputs not given are seeded standard-normal noise.
+``allow_pickle=False``, and every array header is read first: an array with more
+elements than the net's largest input, or more than its file holds, is refused
+before anything is allocated. Inputs not given are seeded standard-normal noise.
 
 Images get Caffe's data-layer preprocessing: decoded to 0..255 floats, resized
 (bilinear) to the input's H x W, channels in ``channel_order`` (Caffe nets trained
@@ -15,9 +17,10 @@ TEST time. The image fills every batch item. Pillow is needed for images only.
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
@@ -63,16 +66,24 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
 
 
 def _load(net: Net, name: str | None, path: Path, pre: Preprocess):
-    if not path.is_file():
-        raise InputError(f"input file {path} does not exist")
+    from ..errors import InputFileError
+    from ..safe_io import MAX_ARRAY_BYTES, check_input_file
+    try:
+        check_input_file(path, "input file", MAX_ARRAY_BYTES)
+    except InputFileError as e:
+        raise InputError(str(e)) from None
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         key = name or _only_input(net, path)
         yield key, load_image(path, net.shape(key), pre), f"image {path}"
         return
+    max_elements = max(int(np.prod(net.shape(n), dtype=np.int64)) for n in net.inputs)
     try:
+        _check_headers(path, max_elements)
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
+    except InputError:
+        raise
+    except Exception as e:  # ValueError (pickles), OSError, zipfile.BadZipFile, EOFError...
         raise InputError(f"cannot read {path} as .npy/.npz (pickled arrays are refused): {e}") from None
     if isinstance(data, np.ndarray):
         yield name or _only_input(net, path), data, str(path)
@@ -87,6 +98,35 @@ def _load(net: Net, name: str | None, path: Path, pre: Preprocess):
         else:
             for key in keys:
                 yield key, data[key], f"{path}[{key}]"
+
+
+def _check_headers(path: Path, max_elements: int) -> None:
+    """Reads the .npy header(s) of ``path`` and refuses arrays too large for the net or their file."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if len(z.infolist()) > 1000:
+                raise InputError(f"{path}: {len(z.infolist())} arrays in one .npz (at most 1000)")
+            for info in z.infolist():
+                with z.open(info) as f:
+                    _check_header(f, info.file_size, f"{path}[{info.filename}]", max_elements)
+    else:
+        with open(path, "rb") as f:
+            _check_header(f, path.stat().st_size, str(path), max_elements)
+
+
+def _check_header(f: BinaryIO, size: int, source: str, max_elements: int) -> None:
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count > max_elements:
+        raise InputError(f"{source}: the array header declares shape {list(shape)} ({count:,} elements), more than "
+                         f"the net's largest input ({max_elements:,}); refused before reading")
+    if dtype.hasobject:
+        raise InputError(f"{source}: object arrays (pickles) are refused")
+    if count * dtype.itemsize > size:
+        raise InputError(f"{source}: the header declares {count * dtype.itemsize:,} bytes of data, the file "
+                         f"holds {size:,}")
 
 
 def _only_input(net: Net, path: Path) -> str:
