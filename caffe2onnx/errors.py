@@ -17,6 +17,10 @@ class Caffe2OnnxError(Exception):
     exit_code = EXIT_ERROR
 
 
+class UsageError(Caffe2OnnxError):
+    """An option or argument has a value that cannot be used (e.g. a negative seed)."""
+
+
 class CaffeParseError(Caffe2OnnxError):
     """The prototxt or caffemodel cannot be read (syntax, truncation, corruption)."""
 

@@ -49,7 +49,11 @@ def _is_binary(path: str) -> bool:
         return True
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as f:
-        return b"\0" in f.read(4096)
+        head = f.read(4096)
+    # Protobuf's binary form is full of control bytes (tags, lengths); a text prototxt with a
+    # stray NUL is not, and is read as text so that the error names the NUL byte.
+    control = sum(1 for b in head if b < 0x20 and b not in b"\t\n\r")
+    return b"\0" in head and control > max(2, len(head) // 100)
 
 
 class _Progress:

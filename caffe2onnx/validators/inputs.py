@@ -17,6 +17,7 @@ TEST time. The image fills every batch item. Pillow is needed for images only.
 """
 from __future__ import annotations
 
+import numbers
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,8 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
                                  f"{', '.join(net.inputs)})")
             values[key] = _fit(key, value, net.shape(key), source)
             sources[key] = source
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"the input seed must be a whole number >= 0, not {seed!r}")
     rng = np.random.default_rng(seed)
     for name in net.inputs:
         if name not in values:
