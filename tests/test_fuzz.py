@@ -163,8 +163,10 @@ def traced(monkeypatch, tmp_path):
     tracemalloc.start()
     yield tmp_path
     tracemalloc.stop()
+    import resource
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nfuzz: {STATS['cases']} cases ({STATS['ok']} converted, {STATS['refused']} refused), "
-          f"traced peak {STATS['peak'] / 2**20:.1f} MiB")
+          f"traced peak per case {STATS['peak'] / 2**20:.1f} MiB, process peak RSS {rss:.0f} MiB")
 
 
 def _settings(default: int):

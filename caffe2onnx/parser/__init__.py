@@ -30,8 +30,8 @@ def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = Non
         raise CaffeParseError("give a prototxt, a caffemodel, or both")
     if random_weights is not None and caffemodel is not None:
         raise CaffeParseError("give either a caffemodel or random_weights, not both")
-    if random_weights is not None and (isinstance(random_weights, bool) or not isinstance(random_weights, numbers.Integral)
-                                       or random_weights < 0):
+    if random_weights is not None and (isinstance(random_weights, bool)
+                                       or not isinstance(random_weights, numbers.Integral) or random_weights < 0):
         raise UsageError(f"random_weights must be a seed >= 0, not {random_weights!r}")
     weights = None
     model_net = None

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import Caffe2OnnxError
 from ..ir import Net
 
+MAX_INPUT_BYTES = 2 << 30  # all of one check's inputs, float32; checked before any is generated or read
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -50,6 +51,11 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
     """({input name: float32 array}, {input name: where it came from}) for every net input."""
     values: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
+    total = 4 * sum(int(np.prod(net.shape(n), dtype=np.int64)) for n in net.inputs)
+    if total > MAX_INPUT_BYTES:
+        raise InputError(f"the net's inputs ({', '.join(f'{n} {list(net.shape(n))}' for n in net.inputs[:3])}"
+                         f"{', ...' if len(net.inputs) > 3 else ''}) need {total / 2**30:.1f} GiB, over the "
+                         f"{MAX_INPUT_BYTES / 2**30:.0f} GiB bound of one check; give smaller --input-shape")
     for spec in specs:
         name, sep, path = spec.partition("=") if "=" in spec else ("", "", spec)
         for key, value, source in _load(net, name or None, Path(path), pre):
