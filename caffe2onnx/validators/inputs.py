@@ -132,7 +132,7 @@ def _check_header(f: BinaryIO, size: int, source: str, max_elements: int) -> Non
         raise InputError(f"{source}: the array header declares shape {list(shape)} ({count:,} elements), more than "
                          f"the net's largest input ({max_elements:,}); refused before reading")
     if dtype.hasobject:
-        raise InputError(f"{source}: object arrays (pickles) are refused")
+        raise InputError(f"{source}: object arrays are pickled, and pickled arrays are refused")
     if count * dtype.itemsize > size:
         raise InputError(f"{source}: the header declares {count * dtype.itemsize:,} bytes of data, the file "
                          f"holds {size:,}")
