@@ -135,7 +135,7 @@ def mutated_text(draw) -> str:
 
 def _run_case(tmp: Path, fn) -> None:
     """fn() must succeed or raise Caffe2OnnxError, within the memory bound, touching only ``tmp``."""
-    watched = [tmp] + ([CORPUS] if CORPUS.exists() else [])
+    watched = [tmp]  # the corpus is compared once per test (see the fixture): it is large
     before = _snapshot(*watched)
     cwd_before = sorted(os.listdir("."))
     tracemalloc.reset_peak()
@@ -160,9 +160,11 @@ def traced(monkeypatch, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)  # a stray relative write would show up here
+    corpus_before = _snapshot(CORPUS) if CORPUS.exists() else {}
     tracemalloc.start()
     yield tmp_path
     tracemalloc.stop()
+    assert (_snapshot(CORPUS) if CORPUS.exists() else {}) == corpus_before, "a corpus file was touched"
     import resource
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\nfuzz: {STATS['cases']} cases ({STATS['ok']} converted, {STATS['refused']} refused), "
