@@ -151,3 +151,16 @@ def test_conversion_time_is_linear_in_the_layer_count(tmp_path):
         per_layer[n] = best / n
     # Quadratic naming (a set union per layer) made 6000 layers ~10x slower per layer than 500.
     assert per_layer[6000] < 3 * per_layer[500], per_layer
+
+
+def test_onnxruntime_log_lines_never_reach_the_terminal(tmp_path, capfd):
+    import onnx
+    from onnx import numpy_helper
+    files = _validate_files(tmp_path)
+    model = onnx.load(files[2])
+    model.graph.initializer.append(numpy_helper.from_array(np.ones(3, np.float32), "unused"))  # ORT warns about it
+    onnx.save(model, files[2])
+    capfd.readouterr()
+    assert main(["validate", *files, "--reference", "numpy", "-q"]) == 0
+    captured = capfd.readouterr()
+    assert ":onnxruntime:" not in captured.err + captured.out, captured.err[-1000:]  # its log line format

@@ -118,3 +118,10 @@ def test_onnxruntime_runs_in_a_killable_worker_with_a_time_limit(tmp_path, capsy
                "--input-shape", "data=1,4"])
     assert rc == 2
     _one_error_line(capsys.readouterr().err, "time limit")
+
+
+def test_validate_bounds_the_memory_of_all_blobs_before_running(tmp_path):
+    prototxt, caffemodel, model, _, _ = _files(tmp_path)
+    from caffe2onnx.validators.check import ValidationError
+    with pytest.raises(ValidationError, match="GiB in all"):  # ~20 GB of blobs
+        validate(prototxt, caffemodel, model, reference="numpy", input_shapes={"data": (400_000_000, 4)})

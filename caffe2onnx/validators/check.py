@@ -24,6 +24,11 @@ from .inputs import Preprocess, make_inputs
 from .references import get_reference
 
 
+# The reference and onnxruntime each hold every blob of the net (all are compared): the
+# blobs' total, in float32, must fit this bound, checked before either runs.
+MAX_TENSOR_BYTES = 8 << 30
+
+
 class ValidationError(Caffe2OnnxError):
     """The check could not run: unreadable model, inputs that do not fit, onnxruntime failure."""
 
@@ -85,6 +90,11 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     ref = get_reference(reference)
     if net is None:
         net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level)
+    total = 4 * sum(int(np.prod(t.shape, dtype=np.int64)) for t in net.tensors.values())
+    if total > MAX_TENSOR_BYTES:
+        raise ValidationError(f"the net's blobs need {total / 2**30:.1f} GiB in all, over the "
+                              f"{MAX_TENSOR_BYTES / 2**30:.0f} GiB bound of one check (each side holds every blob); "
+                              "give smaller --input-shape")
     values, sources = make_inputs(net, input_specs, seed, preprocess)
     for name, value in (inputs or {}).items():
         if name not in net.inputs:
