@@ -1,6 +1,7 @@
 """caffe2onnx: Caffe models to ONNX models that compute the same numbers."""
-from .errors import (Caffe2OnnxError, CaffeParseError, ConversionError, NetStructureError, ShapeError,
-                     UnsupportedLayerError, WeightMismatchError)
+from .errors import (Caffe2OnnxError, CaffeParseError, ConversionError, InputFileError, ModelCheckError,
+                     NetStructureError, OutputPathError, ResourceLimitError, ShapeError, UnsupportedLayerError,
+                     UsageError, WeightMismatchError)
 from .parser import TEST, TRAIN, load
 
 __version__ = "0.1.0"
@@ -12,4 +13,5 @@ def convert(prototxt=None, caffemodel=None, **options):
     return _convert(prototxt, caffemodel, **options)
 
 __all__ = ["load", "convert", "TEST", "TRAIN", "Caffe2OnnxError", "CaffeParseError", "ConversionError",
-           "NetStructureError", "ShapeError", "UnsupportedLayerError", "WeightMismatchError"]
+           "NetStructureError", "ShapeError", "UnsupportedLayerError", "WeightMismatchError", "InputFileError",
+           "ModelCheckError", "OutputPathError", "ResourceLimitError", "UsageError"]

@@ -2,6 +2,8 @@
 an isolated worker (nothing from the cwd or the net's directory is importable), with a time limit."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -86,7 +88,7 @@ def test_a_caffe_py_in_the_working_directory_is_never_imported(tmp_path, monkeyp
     (tmp_path / "caffe.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     (tmp_path / "numpy.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", ".")
+    monkeypatch.setenv("PYTHONPATH", f".{os.pathsep}{tmp_path}")  # relative, and absolute but the cwd
     caffe_reference.caffe_available.cache_clear()
     try:
         caffe_reference.caffe_available()

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -47,11 +47,13 @@ def caffe_available(python: str = sys.executable) -> bool:
 
 
 def run_caffe(prototxt: str | Path, caffemodel: str | Path | None, inputs: Mapping[str, np.ndarray],
-              python: str = sys.executable, timeout: float = DEFAULT_TIMEOUT) -> dict[tuple[str, str], np.ndarray]:
+              python: str = sys.executable, timeout: float = DEFAULT_TIMEOUT,
+              untrusted_dirs: Sequence[str | Path] = ()) -> dict[tuple[str, str], np.ndarray]:
     """Runs the net in real Caffe; returns {(layer name, top blob): value} plus {("", input): value}.
 
     The worker is isolated (``python -I``, no path of the net's directory or the cwd on
-    sys.path, started in its temporary directory) and killed after ``timeout`` seconds.
+    sys.path, nor any under ``untrusted_dirs``; started in its temporary directory) and
+    killed after ``timeout`` seconds.
     """
     if not caffe_available(python):
         raise CaffeUnavailable(f"real Caffe (pycaffe) is not importable by {python}")
@@ -60,7 +62,7 @@ def run_caffe(prototxt: str | Path, caffemodel: str | Path | None, inputs: Mappi
         np.savez(in_path, **{k: np.asarray(v, np.float32) for k, v in inputs.items()})
         args = [str(Path(prototxt).resolve()), str(Path(caffemodel).resolve()) if caffemodel else "-",
                 str(in_path), str(out_path)]
-        cmd = worker_command(python, WORKER, args, [Path(prototxt).resolve().parent])
+        cmd = worker_command(python, WORKER, args, [Path(prototxt).resolve().parent, *untrusted_dirs])
         r = run_worker(cmd, _env(), timeout, "real Caffe", cwd=tmp)
         if r.returncode != 0:
             log = (r.stderr or "") + (r.stdout or "")

@@ -106,7 +106,9 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     t0 = time.perf_counter()
     want = ref.run(net, prototxt, caffemodel, values, timeout=timeout)
     t1 = time.perf_counter()
-    got, ran = _run_onnx(onnx_model, net, values, provider, timeout)
+    users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
+             if p is not None and not isinstance(p, onnx.ModelProto)]
+    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users)
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
@@ -170,14 +172,15 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
     return {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
 
-def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str,
-              timeout: float | None) -> tuple[dict[str, np.ndarray], str]:
+def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str, timeout: float | None,
+              untrusted_dirs: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], str]:
     from .onnx_runner import expose_tensors, run_onnx_isolated
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
         got, ran = run_onnx_isolated(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                                     provider_options=provider_options(provider), timeout=timeout)
+                                     provider_options=provider_options(provider), timeout=timeout,
+                                     untrusted_dirs=untrusted_dirs)
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

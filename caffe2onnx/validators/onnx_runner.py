@@ -80,7 +80,7 @@ class OnnxRunError(Caffe2OnnxError):
 
 def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
                       provider_options: Mapping[str, dict] | None = None, timeout: float | None = None,
-                      ) -> tuple[dict[str, np.ndarray], str]:
+                      untrusted_dirs: Iterable[str] = ()) -> tuple[dict[str, np.ndarray], str]:
     """``run_onnx`` in an isolated worker process that is killed after ``timeout`` seconds."""
     import json
     import os
@@ -96,7 +96,8 @@ def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], 
         paths[0].write_bytes(model.SerializeToString())
         np.savez(paths[1], **{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
         cmd = worker_command(sys.executable, Path(__file__).with_name("ort_worker.py"),
-                             [str(p) for p in paths] + [json.dumps(providers), json.dumps(options)])
+                             [str(p) for p in paths] + [json.dumps(providers), json.dumps(options)],
+                             list(untrusted_dirs))
         env = dict(os.environ)
         r = run_worker(cmd, env, DEFAULT_TIMEOUT if timeout is None else timeout, "onnxruntime", cwd=tmp)
         if r.returncode != 0:

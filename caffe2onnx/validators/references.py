@@ -72,7 +72,8 @@ class CaffeReference:
         from .isolation import DEFAULT_TIMEOUT
         with tempfile.TemporaryDirectory(prefix="caffe2onnx-ref-") as tmp:
             ref_prototxt, weights = write_reference_files(net, tmp)
-            return blobs_for_net(net, run_caffe(ref_prototxt, weights, inputs,
+            users = [Path(p).resolve().parent for p in (prototxt, caffemodel) if p is not None]
+            return blobs_for_net(net, run_caffe(ref_prototxt, weights, inputs, untrusted_dirs=users,
                                                 timeout=DEFAULT_TIMEOUT if timeout is None else timeout))
 
 
