@@ -8,8 +8,9 @@ and appended V1 layers. Each case asserts: no exception outside Caffe2OnnxError,
 file created or changed outside the case's temporary directory, and a traced
 memory peak under FUZZ_MEMORY_BOUND (random weights are bounded to 16 MiB here).
 
-The normal run is small; ``CAFFE2ONNX_FUZZ_EXAMPLES=10000 pytest tests/test_fuzz.py -s``
-is the long run (it prints the case count and the peak memory).
+The normal run is small (200 cases, derandomized); ``CAFFE2ONNX_FUZZ_EXAMPLES=5000
+pytest tests/test_fuzz.py -s`` is a long run of 5,000 random cases per test (it prints
+the case count and the peak memory).
 """
 from __future__ import annotations
 

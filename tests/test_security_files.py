@@ -144,6 +144,18 @@ def test_special_files_as_inputs_are_refused_at_once(tmp_path, special):
         assert main(argv) == 2
 
 
+def test_input_size_limits_are_checked_before_reading(tmp_path, monkeypatch):
+    from caffe2onnx.errors import InputFileError
+    from caffe2onnx.parser import caffemodel, text
+    prototxt, weights = _model(tmp_path)
+    monkeypatch.setattr(text, "MAX_PROTOTXT_BYTES", 100)
+    monkeypatch.setattr(caffemodel, "MAX_CAFFEMODEL_BYTES", 100)
+    with pytest.raises(InputFileError, match=r"prototxt is \d+ bytes, over the limit of 100 bytes"):
+        caffe2onnx.load(prototxt)
+    with pytest.raises(InputFileError, match=r"caffemodel is \d+ bytes, over the limit of 100 bytes"):
+        caffe2onnx.load(None, weights)
+
+
 def test_random_weights_bound_is_checked_before_generating(tmp_path):
     # 24000 x 25000 floats = 2.4 GB: the old code generated them (as float64 first) before any check.
     net = IP_NET.replace("dim: 3", "dim: 25000").replace("num_output: 2", "num_output: 24000")
