@@ -150,9 +150,9 @@ def test_input_size_limits_are_checked_before_reading(tmp_path, monkeypatch):
     prototxt, weights = _model(tmp_path)
     monkeypatch.setattr(text, "MAX_PROTOTXT_BYTES", 100)
     monkeypatch.setattr(caffemodel, "MAX_CAFFEMODEL_BYTES", 100)
-    with pytest.raises(InputFileError, match=r"prototxt is \d+ bytes, over the limit of 100 bytes"):
+    with pytest.raises(InputFileError, match=r"prototxt is [\d,]+ bytes, over the limit of 100 bytes"):
         caffe2onnx.load(prototxt)
-    with pytest.raises(InputFileError, match=r"caffemodel is \d+ bytes, over the limit of 100 bytes"):
+    with pytest.raises(InputFileError, match=r"caffemodel is [\d,]+ bytes, over the limit of 100 bytes"):
         caffe2onnx.load(None, weights)
 
 
