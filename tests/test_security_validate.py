@@ -116,6 +116,8 @@ def test_onnxruntime_runs_in_a_killable_worker_with_a_time_limit(tmp_path, capsy
     with pytest.raises(WorkerTimeout, match="time limit of 0.01 s"):
         run_onnx_isolated(_tiny_model(), {"x": np.ones((1, 2), np.float32)}, timeout=0.01)
     prototxt, caffemodel, model, _, shapes = _files(tmp_path)
+    with pytest.raises(WorkerTimeout, match="the numpy reference ran longer"):  # in-process: a timer stops it
+        validate(prototxt, caffemodel, model, reference="numpy", input_shapes=shapes, timeout=1e-6)
     rc = main(["validate", str(prototxt), str(caffemodel), str(model), "--reference", "numpy", "--timeout", "0.01",
                "--input-shape", "data=1,4"])
     assert rc == 2
