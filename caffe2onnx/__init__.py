@@ -1,6 +1,7 @@
 """caffe2onnx: Caffe models to ONNX models that compute the same numbers."""
-from .errors import (Caffe2OnnxError, CaffeParseError, ConversionError, NetStructureError, ShapeError,
-                     UnsupportedLayerError, WeightMismatchError)
+from .errors import (Caffe2OnnxError, CaffeParseError, ConversionError, InputFileError, ModelCheckError,
+                     NetStructureError, OutputPathError, ResourceLimitError, ShapeError, UnsupportedLayerError,
+                     UsageError, WeightMismatchError)
 from .parser import TEST, TRAIN, load
 
 __version__ = "0.1.0"
@@ -20,4 +21,5 @@ def register_layer(type, *, spec=None, mapping=None, reference=None, check=None,
 
 
 __all__ = ["load", "convert", "register_layer", "TEST", "TRAIN", "Caffe2OnnxError", "CaffeParseError", "ConversionError",
-           "NetStructureError", "ShapeError", "UnsupportedLayerError", "WeightMismatchError"]
+           "NetStructureError", "ShapeError", "UnsupportedLayerError", "WeightMismatchError", "InputFileError",
+           "ModelCheckError", "OutputPathError", "ResourceLimitError", "UsageError"]

@@ -11,10 +11,15 @@ from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
 from .layers.detection import DETECTIONS_DIM, DYNAMIC_AXES
+from .model_check import check_model
 from .onnx_writer import BuiltModel
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
 from .rewrites import without_detection_output
+from .safe_io import check_output_path
+
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "build", "build_model", "check_model", "convert", "convert_file",
+           "max_opset", "save_model"]
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 11
@@ -102,28 +107,14 @@ def _check_batch_axis(net: Net) -> None:
                                  "size cannot be made symbolic")
 
 
-def check_model(model: onnx.ModelProto) -> None:
-    """onnx's full checker, strict shape inference, and an onnxruntime session load."""
-    try:
-        onnx.checker.check_model(model, full_check=True)
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise ConversionError(f"the ONNX model fails onnx's checks: {e}") from None
-    try:
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    except ImportError:
-        raise ConversionError("onnxruntime is not installed; it is needed to check the model") from None
-    except Exception as e:  # onnxruntime raises its own exception types
-        raise ConversionError(f"onnxruntime cannot load the ONNX model: {e}") from None
-
-
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
                  opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, detection_output: bool = True,
                  **load_options) -> Net:
-    """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net."""
+    """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net.
+
+    ``output`` must not be (or resolve to) an input; it is checked before anything is read.
+    """
+    check_output_path(output, (prototxt, caffemodel))
     net = load(prototxt, caffemodel, **load_options)
     built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output)
     built.check()

@@ -50,6 +50,24 @@ class Net:
     outputs: tuple[str, ...]
     layers: tuple[Layer, ...]
     tensors: Mapping[str, Tensor] = field(default_factory=lambda: MappingProxyType({}))
+    # The filtered, upgraded Caffe layers this Net was built from (a serialised NetParameter:
+    # no rules, no state, data layers replaced by one Input of the shapes used). References
+    # run exactly this, never the user's file, so no layer we did not convert can run.
+    reference_net: bytes = field(default=b"", repr=False)
+
+    def reference_prototxt(self) -> str:
+        """``reference_net`` as prototxt text, for real Caffe and OpenCV."""
+        from google.protobuf import text_format
+
+        from . import proto
+        from .errors import UsageError
+        net = proto.NetParameter()
+        net.ParseFromString(self.reference_net)
+        net.DiscardUnknownFields()
+        if net.ByteSize() != len(self.reference_net):  # read with a fork's schema (--caffe-proto)
+            raise UsageError("the net uses fields of its own caffe.proto that real Caffe's schema lacks, so real "
+                             "Caffe or OpenCV would run another net: validate with --reference numpy")
+        return text_format.MessageToString(net)
 
     def shape(self, tensor: str) -> Shape:
         return self.tensors[tensor].shape

@@ -9,8 +9,6 @@ the same name, type and shape, so the checks cost no weight memory either.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +18,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ConversionError
+from .model_check import check_model
+from .safe_io import atomic_output
 from .wire import len_header
 
 _PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
@@ -47,25 +47,19 @@ class BuiltModel:
         return sk
 
     def check(self) -> None:
-        from .converter import check_model
         check_model(self.skeleton())
 
     def save(self, path: str | Path) -> None:
-        """Writes atomically: a failed write leaves no partial file behind."""
+        """Writes atomically: a failed or interrupted write leaves no partial file behind.
+
+        An existing ``path`` that is not a regular file (a device, FIFO, directory) is refused.
+        """
         size = self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
         if size >= _PROTOBUF_LIMIT:
             raise ConversionError(f"the ONNX model would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
                                   "one file; ONNX external data is not supported yet, so nothing was written")
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                self._write(f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_output(Path(path)) as f:
+            self._write(f)
 
     def _write(self, f: BinaryIO) -> None:
         head = onnx.ModelProto()

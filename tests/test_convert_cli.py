@@ -40,10 +40,10 @@ def test_streamed_file_equals_the_in_memory_model(tmp_path):
     assert streamed == built.to_proto()
 
 
-def test_failed_conversion_writes_nothing_and_exits_1(tmp_path, capsys):
+def test_failed_conversion_writes_nothing_and_exits_2(tmp_path, capsys):
     bad = write(tmp_path, NET.replace('"Softmax"', '"Frobnicate"'))
     out = tmp_path / "m.onnx"
-    assert main(["convert", str(bad), "--random-weights", "0", "-o", str(out)]) == 1
+    assert main(["convert", str(bad), "--random-weights", "0", "-o", str(out)]) == 2  # an input error
     err = capsys.readouterr().err
     assert "layer 'prob' (type Frobnicate)" in err and "nothing written" in err
     assert list(tmp_path.iterdir()) == [bad]
@@ -58,7 +58,7 @@ def test_weights_or_random_weights_required(tmp_path):
 @pytest.mark.parametrize("opset", [10, max_opset() + 1])
 def test_unsupported_opset(tmp_path, opset, capsys):
     assert main(["convert", str(write(tmp_path, NET)), "--random-weights", "0", "--opset", str(opset),
-                 "-o", str(tmp_path / "m.onnx")]) == 1
+                 "-o", str(tmp_path / "m.onnx")]) == 2
     assert f"opset {opset} is not supported" in capsys.readouterr().err
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from pathlib import Path
 
-from ..errors import Caffe2OnnxError
+from ..errors import EXIT_OK
+from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file, check_output_path
+from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
 
 _BIG_MODEL_BYTES = 50 << 20  # show progress for models above this size
 
@@ -16,24 +18,22 @@ def add_parser(sub) -> None:
         "convert", help="convert a Caffe model to ONNX",
         description="Convert NET.prototxt (+ WEIGHTS.caffemodel, or a caffemodel alone) to ONNX. "
                     "The model is checked (onnx checker, strict shape inference, onnxruntime load) "
-                    "before it is written; on any error nothing is written and the exit code is 1.")
+                    "before it is written, to a temporary file renamed into place; on any error nothing "
+                    "is written. Exit status: 0 written, 1 the built model fails its checks (or --validate "
+                    "finds a mismatch), 2 usage or input error (unreadable or unsupported net, bad paths).")
     p.add_argument("net", help="deploy .prototxt (or a .caffemodel alone, using its embedded net)")
     p.add_argument("weights", nargs="?", help=".caffemodel with trained weights (bound by layer name)")
-    p.add_argument("-o", "--output", required=True, help="ONNX file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="ONNX file to write (never an input, never a device, FIFO or directory)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17; 11 up to the newest "
                                                           "the installed onnx knows)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
-                   help="override or supply an input shape, e.g. data=1,3,224,224 (repeatable)")
+    add_net_options(p)
     p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension symbolic")
     p.add_argument("--no-detection-output", action="store_true", help="stop before DetectionOutput (SSD): "
                    "its locations, confidences and priors become the graph outputs")
-    p.add_argument("--random-weights", type=int, metavar="SEED",
+    p.add_argument("--random-weights", type=nonneg_int, metavar="SEED",
                    help="fill seeded random weights (structure-only use and testing)")
-    p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
-    p.add_argument("--level", type=int, default=0, help="NetState level for include/exclude rules")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p.add_argument("--caffe-proto", metavar="FILE", help="read the net with this caffe.proto (a fork's schema, "
-                   "compiled at run time; or a protoc descriptor set .pb); its extra layer types need a plugin")
     p.add_argument("--validate", action="store_true",
                    help="after writing, compare every layer's output with --validate-reference on seeded "
                         "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
@@ -41,30 +41,21 @@ def add_parser(sub) -> None:
     p.add_argument("--validate-reference", choices=["auto", "caffe", "numpy"], default="auto",
                    help="reference for --validate: real Caffe, the NumPy reference, or auto (caffe if "
                         "importable, else numpy)")
+    add_validate_options(p)
     p.set_defaults(run=run, parser=p)
 
 
-def parse_shapes(items: list[str], parser: argparse.ArgumentParser) -> dict[str, tuple[int, ...]]:
-    shapes = {}
-    for item in items:
-        name, sep, dims = item.rpartition("=")
-        try:
-            shape = tuple(int(d) for d in dims.replace("x", ",").split(",") if d.strip())
-        except ValueError:
-            shape = ()
-        if not sep or not name or not shape:
-            parser.error(f"--input-shape {item!r}: expected NAME=D0,D1,... e.g. data=1,3,224,224")
-        shapes[name] = shape
-    return shapes
-
-
 def _is_binary(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return path.endswith(".caffemodel") or b"\0" in head
+    check_input_file(path, "net", MAX_CAFFEMODEL_BYTES)  # never open a FIFO or a device
+    if path.endswith(".caffemodel"):
+        return True
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        head = f.read(4096)
+    # Protobuf's binary form is full of control bytes (tags, lengths); a text prototxt with a
+    # stray NUL is not, and is read as text so that the error names the NUL byte.
+    control = sum(1 for b in head if b < 0x20 and b not in b"\t\n\r")
+    return b"\0" in head and control > max(2, len(head) // 100)
 
 
 class _Progress:
@@ -75,7 +66,7 @@ class _Progress:
     def step(self, what: str) -> None:
         if self.enabled:
             now = time.perf_counter()
-            print(f"  {what:<34} {now - self.last:6.2f} s", file=sys.stderr, flush=True)
+            emit(f"  {what:<34} {now - self.last:6.2f} s", file=sys.stderr)
             self.last = now
 
 
@@ -83,39 +74,40 @@ def run(args: argparse.Namespace) -> int:
     from ..converter import DEFAULT_OPSET, build
     from ..parser import load
 
-    shapes = parse_shapes(args.input_shape, args.parser)
+    shapes = shapes_of(args)
     prototxt, caffemodel = args.net, args.weights
+    if caffemodel is not None and args.random_weights is not None:
+        args.parser.error("give WEIGHTS.caffemodel or --random-weights SEED, not both")
+    args.error_note = f" (nothing written to {args.output})"
+    check_output_path(args.output, (args.net, args.weights))  # before reading anything
     if caffemodel is None and _is_binary(prototxt):
         prototxt, caffemodel = None, args.net
     if caffemodel is None and args.random_weights is None:
         args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
-    size = Path(caffemodel).stat().st_size if caffemodel and Path(caffemodel).exists() else 0
+    size = check_input_file(caffemodel, "caffemodel", MAX_CAFFEMODEL_BYTES).st_size if caffemodel else 0
     progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES)
     opset = args.opset or DEFAULT_OPSET
-    try:
-        net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
-                   stages=args.stage, level=args.level, caffe_proto=args.caffe_proto)
-        progress.step("read net and weights")
-        if args.no_detection_output:
-            from ..rewrites import without_detection_output
-            net = without_detection_output(net)
-        built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
-        progress.step("mapped layers to ONNX")
-        built.check()
-        progress.step("checked (onnx + onnxruntime)")
-        built.save(args.output)
-        progress.step(f"wrote {args.output}")
-    except Caffe2OnnxError as e:
-        print(f"caffe2onnx: error: {e}", file=sys.stderr)
-        print(f"caffe2onnx: nothing written to {args.output}", file=sys.stderr)
-        return 1
+    net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
+               stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
+    progress.step("read net and weights")
+    if args.no_detection_output:
+        from ..rewrites import without_detection_output
+        net = without_detection_output(net)
+    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
+    progress.step("mapped layers to ONNX")
+    built.check()
+    progress.step("checked (onnx + onnxruntime)")
+    built.save(args.output)
+    progress.step(f"wrote {args.output}")
+    args.error_note = ""
     if not args.quiet:
         _summary(net, built.model, args, time.perf_counter() - progress.t0)
     if args.validate:
-        from .validate_cmd import validate_converted
+        from .validation import validate_converted
+        # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
         reference = "numpy" if args.caffe_proto and args.validate_reference == "auto" else args.validate_reference
-        return validate_converted(net, prototxt, caffemodel, args.output, reference, args.quiet)
-    return 0
+        return validate_converted(net, args.output, reference, args.quiet, args.timeout)
+    return EXIT_OK
 
 
 def _summary(net, model, args, seconds: float) -> None:
@@ -126,10 +118,11 @@ def _summary(net, model, args, seconds: float) -> None:
     more = f", +{len(types) - 6} more types" if len(types) > 6 else ""
     shape = lambda n: "x".join(str(d) for d in net.shape(n))  # noqa: E731
     batch = " (batch symbolic: N)" if args.dynamic_batch else ""
-    print(f"caffe2onnx: {args.net} -> {args.output}")
-    print(f"  Caffe layers   {len(net.layers)} ({top}{more})")
-    print(f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}")
-    print(f"  parameters     {net.parameter_count:,}")
-    print("  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch)
-    print("  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs))
-    print(f"  time           {seconds:.2f} s")
+    emit("\n".join([
+        f"caffe2onnx: {args.net} -> {args.output}",
+        f"  Caffe layers   {len(net.layers)} ({top}{more})",
+        f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}",
+        f"  parameters     {net.parameter_count:,}",
+        "  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch,
+        "  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs),
+        f"  time           {seconds:.2f} s"]))

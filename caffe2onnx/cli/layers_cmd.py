@@ -25,27 +25,30 @@ def run(args: argparse.Namespace) -> int:
     from ..parser.builder import DATA_LAYERS, TRAINING_ONLY
     from ..plugins import load_all_plugins, origin
 
+    from ..errors import one_line
+    from ..layers import SPECS
+    from .options import emit
+
     errors = load_all_plugins()
     types = MAPPINGS.types()
     width = max(len(t) for t in types)
-    print(f"{len(types)} Caffe layer types convert to ONNX:")
+    lines = [f"{len(types)} Caffe layer types convert to ONNX:"]
     for t in types:
         fn = MAPPINGS.get(t).fn
         semantics, limits = _doc_lines(fn.__doc__ or "")
         o = origin(t, fn.__doc__)
         where = f"plugin {o.plugin} from {o.source}" if o.plugin else o.source
-        print(f"  {t:<{width}}  {semantics}")
-        print(f"  {'':<{width}}    Source: {where}")
-        for line in limits:
-            print(f"  {'':<{width}}    {line}")
-    print("\nDropped at inference (data, loss and training-only layers):")
-    print("  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY)))
-    from ..layers import SPECS
+        lines.append(f"  {t:<{width}}  {semantics}")
+        lines.append(f"  {'':<{width}}    Source: {where}")
+        lines += [f"  {'':<{width}}    {line}" for line in limits]
+    lines += ["", "Dropped at inference (data, loss and training-only layers):",
+              "  " + ", ".join(sorted(DATA_LAYERS | TRAINING_ONLY))]
     refused = [t for t in SPECS.types() if t not in MAPPINGS and t != "Input"]
     if refused:
-        print("\nRecognised but refused with the reason (no exact static-shape ONNX form):")
-        print("  " + ", ".join(refused))
-    print("\nNever run: Python layers (type Python); a plugin registering type 'Python' may convert them.")
+        lines += ["", "Recognised but refused with the reason (no exact static-shape ONNX form):",
+                  "  " + ", ".join(refused)]
+    lines += ["", "Never run: Python layers (type Python); a plugin registering type 'Python' may convert them."]
+    emit("\n".join(lines))  # one write: a reader that stops early (| head) is not an error
     for e in errors:
-        print(f"caffe2onnx layers: error: {e}", file=sys.stderr)
+        print(f"caffe2onnx layers: error: {one_line(str(e))}", file=sys.stderr)
     return 2 if errors else 0

@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK
+from ..safe_io import check_output_path
 from ..validators.compare import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
+from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
 
-EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+EXIT_PASS = EXIT_OK
 
 DESCRIPTION = f"""\
 Run NET (with WEIGHTS) in a reference and MODEL.onnx in onnxruntime on the same
@@ -23,8 +26,13 @@ atol covers blobs that are all near zero, where a relative bound means nothing;
 rtol covers large blobs, where one fp32 ulp already exceeds any fixed atol.
 GPU kernels (cuDNN algorithm choice) round several times more, hence 10x looser.
 
+The reference runs the net as caffe2onnx read it (same stages and level, only
+the converted layers, data layers replaced by inputs), in an isolated process
+with a time limit (--timeout), and so does onnxruntime.
+
 Exit status: 0 every blob matches, 1 numerical mismatch, 2 usage or load error
-(unreadable files, a reference or execution provider that is not available here).
+(unreadable files, a reference or execution provider that is not available here,
+a run past the time limit).
 """
 
 
@@ -37,7 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", choices=["auto", "caffe", "numpy", "opencv"], default="auto",
                    help="what computes the expected numbers: real Caffe (pycaffe), caffe2onnx's NumPy "
                         "re-implementation, or OpenCV's Caffe importer (optional; deviates from Caffe: "
-                        "runs TRAIN-only layers, ignores LRN k). auto: caffe if importable, else numpy")
+                        "ignores LRN k). auto: caffe if importable, else numpy")
     p.add_argument("--provider", choices=["auto", "cpu", "cuda", "tensorrt"], default="cpu",
                    help="onnxruntime execution provider (default cpu). An explicit choice never falls back: "
                         "cuda without a CUDA provider exits 2. auto prefers CUDA. The report names the "
@@ -49,8 +57,8 @@ def add_parser(sub) -> None:
                                               f"{CPU_RTOL:g} on CPU, {GPU_RTOL:g} on CUDA/TensorRT)")
     p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one testcase per compared blob")
-    p.add_argument("--caffe-proto", metavar="FILE", help="read the net with this caffe.proto (a fork's schema); "
-                   "the auto reference is then numpy, since pycaffe reads only its own schema")
+    add_net_options(p)
+    add_validate_options(p)
     add_input_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line and any first divergence")
     p.set_defaults(run=run, parser=p)
@@ -61,9 +69,7 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
                    help="NAME=file.npy, file.npz (keys name the inputs), or NAME=image.jpg (repeatable); "
                         "arrays load with allow_pickle=False and are used as they are")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    g.add_argument("--input-shape", action="append", default=[], metavar="NAME=D0,D1,...",
-                   help="input shape, as given to convert")
+    g.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random inputs (default 0)")
     g.add_argument("--mean", metavar="V[,V,V]", help="images: per-channel mean to subtract, in the net's channel "
                                                      "order, e.g. 104,117,123")
     g.add_argument("--mean-file", metavar="FILE", help="images: mean.binaryproto to subtract (centre-cropped)")
@@ -84,52 +90,27 @@ def preprocess_from(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import Caffe2OnnxError
     from ..validators.check import validate
     from ..validators.report import format_table, write_json, write_junit
-    from .convert_cmd import parse_shapes
 
-    shapes = parse_shapes(args.input_shape, args.parser)
-    try:
-        result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
-                          atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
-                          preprocess=preprocess_from(args), input_shapes=shapes, caffe_proto=args.caffe_proto)
-    except Caffe2OnnxError as e:
-        print(f"caffe2onnx validate: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    for report in (args.json, args.junit):
+        if report:
+            check_output_path(report, (args.net, args.weights, args.model), what="report")
+    result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
+                      atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
+                      preprocess=preprocess_from(args), input_shapes=shapes_of(args), stages=args.stage,
+                      level=args.level, timeout=args.timeout,
+                      phase=args.phase, caffe_proto=args.caffe_proto)
+    code = EXIT_PASS if result.passed else EXIT_MISMATCH
     text = format_table(result, layers=args.layers)
-    print("\n".join(text.splitlines()[:1] + [l for l in text.splitlines() if "FIRST DIVERGING" in l])
-          if args.quiet else text)
+    emit("\n".join(text.splitlines()[:1] + [l for l in text.splitlines() if "FIRST DIVERGING" in l])
+         if args.quiet else text)
     try:
         if args.json:
             write_json(result, args.json)
         if args.junit:
             write_junit(result, args.junit)
     except OSError as e:
-        print(f"caffe2onnx validate: error: cannot write the report: {e}", file=sys.stderr)
+        emit(f"caffe2onnx validate: error: cannot write the report: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
-    return EXIT_PASS if result.passed else EXIT_MISMATCH
-
-
-def validate_converted(net, prototxt, caffemodel, onnx_path: str, reference: str, quiet: bool) -> int:
-    """``convert --validate``: checks the file just written; the validate exit codes."""
-    from ..errors import Caffe2OnnxError
-    from ..validators.check import validate
-    from ..validators.report import format_table
-    if prototxt is None and reference == "auto":
-        reference = "numpy"  # real Caffe needs a deploy prototxt; a caffemodel alone has none
-    try:
-        result = validate(prototxt, caffemodel, onnx_path, reference=reference, provider="cpu", net=net)
-    except Caffe2OnnxError as e:
-        print(f"caffe2onnx: validation could not run: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    if not result.passed:
-        print(format_table(result), file=sys.stderr)
-        print(f"caffe2onnx: {onnx_path} was written but does NOT match the {result.reference} reference",
-              file=sys.stderr)
-        return EXIT_MISMATCH
-    if not quiet:
-        worst = max(result.blobs, key=lambda b: b.max_rel)
-        print(f"  validated      {len(result.blobs)} tensors match the {result.reference} reference on "
-              f"{result.provider} (worst max rel diff {worst.max_rel:.1e}, rtol {result.rtol:g})")
-    return EXIT_PASS
+    return code

@@ -81,6 +81,11 @@ class PriorBox(Spec):
 
     type = "PriorBox"
     param = "prior_box_param"
+
+    @staticmethod
+    def caffe_form(layer):
+        if not layer.prior_box_param.HasField("clip"):  # weiliu89 defaults clip to false, this schema to true
+            layer.prior_box_param.clip = False
     fields = frozenset({"min_size", "max_size", "aspect_ratio", "flip", "clip", "variance", "img_size",
                         "img_h", "img_w", "step", "step_h", "step_w", "offset"})
     bottoms = (2, 2)
@@ -160,6 +165,13 @@ class DetectionOutput(Spec):
                         "variance_encoded_in_target", "keep_top_k", "confidence_threshold", "visualize",
                         "visualize_threshold", "save_output_param", "save_file"})
     bottoms = (3, 3)
+
+    @staticmethod
+    def caffe_form(layer):
+        # Without nms_param weiliu89 runs NMS at the default threshold 0.3; the installed Caffe skips NMS.
+        p = layer.detection_output_param
+        if not p.HasField("nms_param"):
+            p.nms_param.nms_threshold = p.nms_param.nms_threshold
 
     @staticmethod
     def parse(p, layer):

@@ -51,6 +51,11 @@ class Spec:
     def infer(params: Any, shapes: list[Shape]) -> Inferred:
         return Inferred([shapes[0]], [])
 
+    @staticmethod
+    def caffe_form(layer: Any) -> None:
+        """Spells out, in ``layer`` (the copy written for real Caffe to run), defaults that our
+        semantics take from the original fork where the installed Caffe's schema differs."""
+
 
 class LayerProblem(Exception):
     """Raised inside a spec: the layer uses a parameter value we cannot honour."""

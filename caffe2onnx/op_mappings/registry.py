@@ -89,6 +89,7 @@ class GraphBuilder:
     # model is written, so a large model is never held twice in memory.
     weights: list[tuple[str, np.ndarray]] = field(default_factory=list)
     _names: set[str] = field(default_factory=set)
+    _taken: set[str] | frozenset[str] = frozenset()  # the net's tensor names, shared, never copied
     _layer: Layer | None = None
     _node_count: int = 0
 
@@ -99,13 +100,14 @@ class GraphBuilder:
     def begin(self, layer: Layer, taken: set[str]) -> None:
         self._layer = layer
         self._node_count = 0
-        self._names |= taken
+        # Kept by reference: a union per layer made conversion quadratic in the layer count.
+        self._taken = taken
 
     def fresh(self, hint: str) -> str:
         """A tensor name unique in the graph, derived from the current layer's name."""
         base = f"{self._layer.name}/{hint}" if self._layer else hint
         name, k = base, 1
-        while name in self._names:
+        while name in self._names or name in self._taken:
             k += 1
             name = f"{base}_{k}"
         self._names.add(name)
@@ -126,7 +128,7 @@ class GraphBuilder:
         """Adds blob ``index`` of the current layer (or a transform of it) as ``layer/blobN``."""
         arr = self._layer.weights[index] if array is None else array
         name = f"{self._layer.name}/blob{index}"
-        if name in self._names:
+        if name in self._names or name in self._taken:
             name = self.fresh(f"blob{index}")
         self._names.add(name)
         self.weights.append((name, np.asarray(arr, dtype=np.float32)))

@@ -1,12 +1,13 @@
 """Reading Caffe nets in every historical form into the normalised ``Net``."""
 from __future__ import annotations
 
+import numbers
 import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import proto
-from ..errors import CaffeParseError
+from ..errors import CaffeParseError, UsageError
 from ..ir import Net
 from .builder import build_net
 from .caffemodel import read_caffemodel
@@ -39,6 +40,9 @@ def load(prototxt: str | Path | None = None, caffemodel: str | Path | None = Non
     prototxt, caffemodel, read = route(prototxt, caffemodel)
     if random_weights is not None and caffemodel is not None:
         raise CaffeParseError("give either a caffemodel or random_weights, not both")
+    if random_weights is not None and (isinstance(random_weights, bool)
+                                       or not isinstance(random_weights, numbers.Integral) or random_weights < 0):
+        raise UsageError(f"random_weights must be a seed >= 0, not {random_weights!r}")
     weights = None
     model_net = None
     if caffemodel is not None:

@@ -6,7 +6,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import NetStructureError, ShapeError, UnsupportedLayerError, WeightMismatchError
+from .. import proto
+from ..errors import (NetStructureError, ResourceLimitError, ShapeError, UnsupportedLayerError, WeightMismatchError,
+                      summarize)
 from ..ir import Layer, Net, Shape, Tensor
 from ..layers import SPECS
 from .caffemodel import RawBlob
@@ -17,6 +19,10 @@ from .rules import State, included
 from .upgrade import check_dims
 
 __all__ = ["DATA_LAYERS", "TRAINING_ONLY", "build_net"]
+
+# Random weights are generated only up to what one ONNX file can hold (protobuf's limit),
+# checked layer by layer before each layer's weights are generated.
+MAX_RANDOM_WEIGHT_BYTES = 2**31 - 1
 
 # Layers that score training; none of them computes anything at inference. Data layers
 # (data_layers.py) become graph inputs; their label tops, read only by these, go with them.
@@ -42,6 +48,7 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
     rng = np.random.default_rng(random_seed) if random_seed is not None else None
     tensors: dict[str, Tensor] = {n: Tensor(n, s, n, None) for n, s in shapes.items()}
     out_layers, weight_problems = [], []
+    random_bytes = 0
     for layer, params, (ins, outs) in zip(layers, parsed, names.per_layer):
         if layer.type == "Input":
             continue
@@ -54,6 +61,12 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
             check_dims(layer.name, s, "weight")
         blobs: tuple[np.ndarray, ...] = ()
         if rng is not None:
+            random_bytes += 4 * sum(int(np.prod(s, dtype=np.int64)) for s in wshapes)
+            if random_bytes > MAX_RANDOM_WEIGHT_BYTES:
+                raise ResourceLimitError(
+                    f"random weights up to layer '{layer.name}' (type {layer.type}) would need "
+                    f"{random_bytes / 2**30:.2f} GiB, over the {MAX_RANDOM_WEIGHT_BYTES / 2**30:.0f} GiB one ONNX "
+                    "file can hold; nothing was generated past that layer")
             blobs = tuple(random_blobs(rng, layer.type, list(wshapes)))
         elif weights is not None:
             blobs, problem = _bind(layer, wshapes, weights.get(layer.name))
@@ -66,12 +79,31 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
             input_shapes=tuple(in_shapes), output_shapes=tuple(tensors[t].shape for t in outs),
             bottoms=tuple(layer.bottom), tops=tuple(layer.top)))
     if weight_problems:
-        raise WeightMismatchError(f"{len(weight_problems)} layer(s) do not fit the caffemodel:\n  "
-                                  + "\n  ".join(weight_problems))
+        raise WeightMismatchError(f"{len(weight_problems)} layer(s) do not fit the caffemodel: "
+                                  + summarize(weight_problems))
     for blob in names.inputs:
         tensors.setdefault(blob, Tensor(blob, shapes[blob], blob, None))
     return Net(name=param.name, inputs=tuple(names.inputs), outputs=tuple(names.outputs),
-               layers=tuple(out_layers), tensors=MappingProxyType(tensors))
+               layers=tuple(out_layers), tensors=MappingProxyType(tensors),
+               reference_net=_reference_net(param.name, layers, names.inputs, shapes))
+
+
+def _reference_net(name: str, layers, inputs: list[str], shapes: Mapping[str, Shape]) -> bytes:
+    """The layers we convert, rules cleared, behind one Input layer of the shapes used."""
+    ref = proto.current().NetParameter(name=name)  # the schema the layers were read with
+    kept = {l.name for l in layers}
+    head = ref.layer.add(type="Input", name=_fresh("caffe2onnx_input", set(kept)))
+    for blob in inputs:
+        head.top.append(blob)
+        head.input_param.shape.add().dim.extend(shapes[blob])
+    for layer in layers:
+        if layer.type != "Input":
+            copy = ref.layer.add()
+            copy.CopyFrom(layer)
+            copy.ClearField("include")
+            copy.ClearField("exclude")
+            SPECS.get(layer.type).caffe_form(copy)
+    return ref.SerializeToString()
 
 
 def _preflight(layers) -> list:

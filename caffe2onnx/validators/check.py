@@ -21,7 +21,12 @@ from ..errors import Caffe2OnnxError
 from ..ir import Net
 from .compare import BlobStats, compare_blob, compare_detections, tolerances
 from .inputs import Preprocess, make_inputs
-from .references import get_reference
+from .references import REFERENCES, get_reference
+
+
+# The reference and onnxruntime each hold every blob of the net (all are compared): the
+# blobs' total, in float32, must fit this bound, checked before either runs.
+MAX_TENSOR_BYTES = 8 << 30
 
 
 class ValidationError(Caffe2OnnxError):
@@ -72,16 +77,29 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              rtol: float | None = None, inputs: Mapping[str, np.ndarray] | None = None,
              input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
              input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
-             caffe_proto: str | Path | None = None) -> ValidationResult:
+             stages: Sequence[str] = (), level: int = 0, timeout: float | None = None,
+             caffe_proto: str | Path | None = None, phase: int | str | None = None) -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
+    ``timeout`` (seconds, default 600) limits the reference run and the onnxruntime run each.
     """
     from ..parser import load
-    ref = get_reference("numpy" if caffe_proto is not None and reference == "auto" else reference)
+    if timeout is not None and not timeout > 0:
+        raise ValidationError(f"the time limit must be a positive number of seconds, not {timeout}")
+    if reference not in ("auto", *REFERENCES):
+        raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
     if net is None:
-        net = load(prototxt, caffemodel, input_shapes=input_shapes, caffe_proto=caffe_proto)
+        net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level,
+                   caffe_proto=caffe_proto, phase=phase)
+    # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
+    ref = get_reference("numpy" if caffe_proto is not None and reference == "auto" else reference, net)
+    total = 4 * sum(int(np.prod(t.shape, dtype=np.int64)) for t in net.tensors.values())
+    if total > MAX_TENSOR_BYTES:
+        raise ValidationError(f"the net's blobs need {total / 2**30:.1f} GiB in all, over the "
+                              f"{MAX_TENSOR_BYTES / 2**30:.0f} GiB bound of one check (each side holds every blob); "
+                              "give smaller --input-shape")
     values, sources = make_inputs(net, input_specs, seed, preprocess)
     for name, value in (inputs or {}).items():
         if name not in net.inputs:
@@ -91,9 +109,11 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     _check_onnx_inputs(onnx_model, values)
 
     t0 = time.perf_counter()
-    want = ref.run(net, prototxt, caffemodel, values)
+    want = ref.run(net, prototxt, caffemodel, values, timeout=timeout)
     t1 = time.perf_counter()
-    got, ran = _run_onnx(onnx_model, net, values, provider)
+    users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
+             if p is not None and not isinstance(p, onnx.ModelProto)]
+    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users)
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
@@ -127,9 +147,15 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
 def _load_onnx(model) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         return model, "<in-memory model>"
+    from ..errors import InputFileError
+    from ..safe_io import MAX_CAFFEMODEL_BYTES, read_input_bytes
     try:
-        return onnx.load(str(model)), str(model)
-    except Exception as e:  # a missing file, or bytes that are not a ModelProto
+        data = read_input_bytes(model, "ONNX model", MAX_CAFFEMODEL_BYTES)
+    except InputFileError as e:
+        raise ValidationError(str(e)) from None
+    try:
+        return onnx.load_model_from_string(data), str(model)
+    except Exception as e:  # bytes that are not a ModelProto
         raise ValidationError(f"cannot read ONNX model {model}: {e}") from None
 
 
@@ -156,13 +182,15 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
     return {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
 
-def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str) -> tuple[dict[str, np.ndarray], str]:
-    from .onnx_runner import expose_tensors, run_onnx
+def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str, timeout: float | None,
+              untrusted_dirs: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], str]:
+    from .onnx_runner import expose_tensors, run_onnx_isolated
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
-        got, ran = run_onnx(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                            provider_options=provider_options(provider))
+        got, ran = run_onnx_isolated(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
+                                     provider_options=provider_options(provider), timeout=timeout,
+                                     untrusted_dirs=untrusted_dirs)
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

@@ -4,7 +4,9 @@
 ``NAME=file.npz`` (the key NAME, or the only array), ``file.npy`` (nets with one
 input), ``NAME=image.jpg``. Arrays are used as they are (already preprocessed);
 a (C, H, W) array for a (1, C, H, W) input gets its batch axis. Arrays load with
-``allow_pickle=False``. Inputs not given are seeded standard-normal noise.
+``allow_pickle=False``, and every array header is read first: an array with more
+elements than the net's largest input, or more than its file holds, is refused
+before anything is allocated. Inputs not given are seeded standard-normal noise.
 
 Images get Caffe's data-layer preprocessing: decoded to 0..255 floats, resized
 (bilinear) to the input's H x W, channels in ``channel_order`` (Caffe nets trained
@@ -15,15 +17,18 @@ TEST time. The image fills every batch item. Pillow is needed for images only.
 """
 from __future__ import annotations
 
+import numbers
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from ..errors import Caffe2OnnxError
 from ..ir import Net
 
+MAX_INPUT_BYTES = 2 << 30  # all of one check's inputs, float32; checked before any is generated or read
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -46,6 +51,11 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
     """({input name: float32 array}, {input name: where it came from}) for every net input."""
     values: dict[str, np.ndarray] = {}
     sources: dict[str, str] = {}
+    total = 4 * sum(int(np.prod(net.shape(n), dtype=np.int64)) for n in net.inputs)
+    if total > MAX_INPUT_BYTES:
+        raise InputError(f"the net's inputs ({', '.join(f'{n} {list(net.shape(n))}' for n in net.inputs[:3])}"
+                         f"{', ...' if len(net.inputs) > 3 else ''}) need {total / 2**30:.1f} GiB, over the "
+                         f"{MAX_INPUT_BYTES / 2**30:.0f} GiB bound of one check; give smaller --input-shape")
     for spec in specs:
         name, sep, path = spec.partition("=") if "=" in spec else ("", "", spec)
         for key, value, source in _load(net, name or None, Path(path), pre):
@@ -54,6 +64,8 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
                                  f"{', '.join(net.inputs)})")
             values[key] = _fit(key, value, net.shape(key), source)
             sources[key] = source
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"the input seed must be a whole number >= 0, not {seed!r}")
     rng = np.random.default_rng(seed)
     for name in net.inputs:
         if name not in values:
@@ -63,16 +75,24 @@ def make_inputs(net: Net, specs: Sequence[str] = (), seed: int = 0,
 
 
 def _load(net: Net, name: str | None, path: Path, pre: Preprocess):
-    if not path.is_file():
-        raise InputError(f"input file {path} does not exist")
+    from ..errors import InputFileError
+    from ..safe_io import MAX_ARRAY_BYTES, check_input_file
+    try:
+        check_input_file(path, "input file", MAX_ARRAY_BYTES)
+    except InputFileError as e:
+        raise InputError(str(e)) from None
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         key = name or _only_input(net, path)
         yield key, load_image(path, net.shape(key), pre), f"image {path}"
         return
+    max_elements = max(int(np.prod(net.shape(n), dtype=np.int64)) for n in net.inputs)
     try:
+        _check_headers(path, max_elements)
         data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
+    except InputError:
+        raise
+    except Exception as e:  # ValueError (pickles), OSError, zipfile.BadZipFile, EOFError...
         raise InputError(f"cannot read {path} as .npy/.npz (pickled arrays are refused): {e}") from None
     if isinstance(data, np.ndarray):
         yield name or _only_input(net, path), data, str(path)
@@ -87,6 +107,35 @@ def _load(net: Net, name: str | None, path: Path, pre: Preprocess):
         else:
             for key in keys:
                 yield key, data[key], f"{path}[{key}]"
+
+
+def _check_headers(path: Path, max_elements: int) -> None:
+    """Reads the .npy header(s) of ``path`` and refuses arrays too large for the net or their file."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if len(z.infolist()) > 1000:
+                raise InputError(f"{path}: {len(z.infolist())} arrays in one .npz (at most 1000)")
+            for info in z.infolist():
+                with z.open(info) as f:
+                    _check_header(f, info.file_size, f"{path}[{info.filename}]", max_elements)
+    else:
+        with open(path, "rb") as f:
+            _check_header(f, path.stat().st_size, str(path), max_elements)
+
+
+def _check_header(f: BinaryIO, size: int, source: str, max_elements: int) -> None:
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(f)
+    count = int(np.prod(shape, dtype=object)) if shape else 1
+    if count > max_elements:
+        raise InputError(f"{source}: the array header declares shape {list(shape)} ({count:,} elements), more than "
+                         f"the net's largest input ({max_elements:,}); refused before reading")
+    if dtype.hasobject:
+        raise InputError(f"{source}: object arrays are pickled, and pickled arrays are refused")
+    if count * dtype.itemsize > size:
+        raise InputError(f"{source}: the header declares {count * dtype.itemsize:,} bytes of data, the file "
+                         f"holds {size:,}")
 
 
 def _only_input(net: Net, path: Path) -> str:

@@ -74,3 +74,40 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
     names = [o.name for o in sess.get_outputs()]
     values = sess.run(names, {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
     return dict(zip(names, values)), ran
+
+
+class OnnxRunError(Caffe2OnnxError):
+    """onnxruntime could not run the model (in its worker process)."""
+
+
+def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
+                      provider_options: Mapping[str, dict] | None = None, timeout: float | None = None,
+                      untrusted_dirs: Iterable[str] = ()) -> tuple[dict[str, np.ndarray], str]:
+    """``run_onnx`` in an isolated worker process that is killed after ``timeout`` seconds."""
+    import json
+    import os
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from .isolation import DEFAULT_TIMEOUT, run_worker, worker_command
+    providers = resolve_provider(provider)
+    options = [dict((provider_options or {}).get(p, {})) for p in providers]
+    with tempfile.TemporaryDirectory(prefix="caffe2onnx-ort-") as tmp:
+        paths = [Path(tmp, n) for n in ("model.onnx", "inputs.npz", "out.npz", "meta.json")]
+        paths[0].write_bytes(model.SerializeToString())
+        np.savez(paths[1], **{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+        cmd = worker_command(sys.executable, Path(__file__).with_name("ort_worker.py"),
+                             [str(p) for p in paths] + [json.dumps(providers), json.dumps(options)],
+                             list(untrusted_dirs))
+        env = dict(os.environ)
+        r = run_worker(cmd, env, DEFAULT_TIMEOUT if timeout is None else timeout, "onnxruntime", cwd=tmp)
+        if r.returncode != 0:
+            lines = [l for l in (r.stderr or "").splitlines() if l.strip()]
+            why = lines[-1][:300] if lines else f"exit status {r.returncode}"
+            raise OnnxRunError(f"onnxruntime cannot run the model: {why}")
+        ran = json.loads(paths[3].read_text())["provider"]
+        if provider != "auto" and ran != PROVIDERS[provider]:
+            raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
+        with np.load(paths[2], allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}, ran

@@ -6,17 +6,26 @@
   (``caffe2onnx.validators.numpy_ref``), for machines without Caffe. Every tensor.
 * ``opencv`` - OpenCV's Caffe importer (``cv2.dnn.readNetFromCaffe``), used only when
   ``opencv-python-headless<5`` happens to be installed (not a dependency). Known
-  deviations from Caffe, so treat its verdicts with care: it also runs layers that
-  Caffe keeps for the TRAIN phase only, it ignores LRN's ``k`` (always 1), and it
-  yields only the first top of each layer (the other tops are not compared). On fork layers
-  (pinned in tests/test_fork_opencv.py) its Axpy scales bottom 2 instead of bottom 1, its
-  Interp ignores pad_beg/pad_end and, given zoom_factor, shrink_factor; it has no BN or
-  DepthwiseConvolution and runs ShuffleChannel on 4-D blobs only.
-* ``auto``   - caffe when pycaffe is importable, else numpy.
+  deviations from Caffe, so treat its verdicts with care: it ignores LRN's ``k``
+  (always 1), and it yields only the first top of each layer (the other tops are
+  not compared).
+
+Real Caffe and OpenCV run the prototxt caffe2onnx writes from the loaded Net
+(only the converted layers, no rules, data layers replaced by Input) with the
+weights bound to it: never the user's files.
+  On fork layers (pinned in tests/test_fork_opencv.py) its Axpy scales bottom 2 instead
+  of bottom 1, its Interp ignores pad_beg/pad_end and, given zoom_factor, shrink_factor;
+  it has no BN or DepthwiseConvolution and runs ShuffleChannel on 4-D blobs only.
+* ``auto``   - caffe when pycaffe is importable and can judge every layer of the net
+  (``caffe_reference.caffe_cannot_judge``: not a layer it lacks or computes otherwise,
+  such as fork layers and plugins), else numpy.
 """
 from __future__ import annotations
 
+import signal
 import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Mapping, Protocol
 
@@ -36,8 +45,30 @@ class Reference(Protocol):
     name: str
 
     def run(self, net: Net, prototxt: str | Path | None, caffemodel: str | Path | None,
-            inputs: Mapping[str, np.ndarray]) -> Arrays:
-        """{tensor name of ``net``: value} for every tensor the reference can produce."""
+            inputs: Mapping[str, np.ndarray], timeout: float | None = None) -> Arrays:
+        """{tensor name of ``net``: value} for every tensor the reference can produce.
+
+        Real Caffe and OpenCV get the prototxt written from ``net`` (``Net.reference_prototxt``)
+        and the weights bound to ``net``, never the user's files, so only the layers that were
+        converted can run.
+        """
+
+
+def write_reference_files(net: Net, tmp: str | Path) -> tuple[Path, Path]:
+    """The net's own filtered prototxt and its bound weights, written into ``tmp``."""
+    from ..caffemodel_writer import write_net_weights
+    if not net.reference_net:
+        raise ReferenceUnavailable("this Net carries no reference net (it was not built by caffe2onnx.load)")
+    if net.parameter_count == 0 and any(l.weight_shapes for l in net.layers):
+        raise ReferenceUnavailable("the reference needs weights: give a .caffemodel or random weights")
+    python = [l.name for l in net.layers if l.type == "Python"]
+    if python:  # pycaffe would import the layer's module: a net's code is never run
+        raise ReferenceUnavailable(f"layer '{python[0]}' is a Python layer: real Caffe would import and run "
+                                   "its module, which caffe2onnx never does; use --reference numpy")
+    prototxt, weights = Path(tmp, "net.prototxt"), Path(tmp, "weights.caffemodel")
+    prototxt.write_text(net.reference_prototxt())
+    write_net_weights(weights, net)
+    return prototxt, weights
 
 
 class CaffeReference:
@@ -45,23 +76,18 @@ class CaffeReference:
 
     name = "caffe"
 
-    def run(self, net, prototxt, caffemodel, inputs) -> Arrays:
+    def run(self, net, prototxt, caffemodel, inputs, timeout=None) -> Arrays:
         from .caffe_reference import blobs_for_net, run_caffe
-        if prototxt is None:
-            raise ReferenceUnavailable("the caffe reference needs the deploy .prototxt")
-        python = [l.name for l in net.layers if l.type == "Python"]
-        if python:  # pycaffe would import the layer's module: a net's code is never run
-            raise ReferenceUnavailable(f"layer '{python[0]}' is a Python layer: real Caffe would import and run "
-                                       "its module, which caffe2onnx never does; use --reference numpy")
-        if caffemodel is not None:
-            return blobs_for_net(net, run_caffe(prototxt, caffemodel, inputs))
-        if net.parameter_count == 0 and any(l.weight_shapes for l in net.layers):
-            raise ReferenceUnavailable("the caffe reference needs weights: give a .caffemodel")
-        from ..caffemodel_writer import write_net_weights
+        from .caffe_reference import caffe_cannot_judge
+        from .isolation import DEFAULT_TIMEOUT
+        why = caffe_cannot_judge(net)
+        if why:
+            raise ReferenceUnavailable(f"real Caffe cannot judge this net: {why}; use --reference numpy")
         with tempfile.TemporaryDirectory(prefix="caffe2onnx-ref-") as tmp:
-            weights = Path(tmp, "weights.caffemodel")  # e.g. a net with seeded random weights
-            write_net_weights(weights, net)
-            return blobs_for_net(net, run_caffe(prototxt, weights, inputs))
+            ref_prototxt, weights = write_reference_files(net, tmp)
+            users = [Path(p).resolve().parent for p in (prototxt, caffemodel) if p is not None]
+            return blobs_for_net(net, run_caffe(ref_prototxt, weights, inputs, untrusted_dirs=users,
+                                                timeout=DEFAULT_TIMEOUT if timeout is None else timeout))
 
 
 class NumpyReference:
@@ -69,12 +95,13 @@ class NumpyReference:
 
     name = "numpy"
 
-    def run(self, net, prototxt, caffemodel, inputs) -> Arrays:
+    def run(self, net, prototxt, caffemodel, inputs, timeout=None) -> Arrays:
         try:
             from .numpy_ref import run_numpy
         except ImportError as e:
             raise ReferenceUnavailable(f"the numpy reference is not available: {e}") from None
-        return dict(run_numpy(net, dict(inputs)))
+        with time_limit(timeout, "the numpy reference"):
+            return dict(run_numpy(net, dict(inputs)))
 
 
 class OpenCVReference:
@@ -82,14 +109,21 @@ class OpenCVReference:
 
     name = "opencv"
 
-    def run(self, net, prototxt, caffemodel, inputs) -> Arrays:
+    def run(self, net, prototxt, caffemodel, inputs, timeout=None) -> Arrays:
         cv2 = opencv_module()
         if cv2 is None:
             raise ReferenceUnavailable("the opencv reference needs opencv-python-headless<5 "
                                        "(pip install 'opencv-python-headless<5'); it is optional")
-        if prototxt is None or caffemodel is None:
-            raise ReferenceUnavailable("the opencv reference needs both the .prototxt and the .caffemodel")
-        cvnet = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+        with tempfile.TemporaryDirectory(prefix="caffe2onnx-cv-") as tmp, time_limit(timeout, "the opencv reference"):
+            ref_prototxt, weights = write_reference_files(net, tmp)
+            return self._run(cv2, net, ref_prototxt, weights, inputs)
+
+    @staticmethod
+    def _run(cv2, net, prototxt, caffemodel, inputs) -> Arrays:
+        try:
+            cvnet = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+        except cv2.error as e:
+            raise ReferenceUnavailable(f"OpenCV cannot import the net: {str(e).strip().splitlines()[-1]}") from None
         cvnet.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         cvnet.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
         cvnet.enableFusion(False)
@@ -106,6 +140,27 @@ class OpenCVReference:
         return out
 
 
+@contextmanager
+def time_limit(seconds: float | None, what: str):
+    """Stops in-process work (the numpy and opencv references) after ``seconds`` (main thread only)."""
+    from .isolation import DEFAULT_TIMEOUT, WorkerTimeout
+    seconds = DEFAULT_TIMEOUT if seconds is None else seconds
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise WorkerTimeout(f"{what} ran longer than the time limit of {seconds:g} s and was stopped "
+                            "(raise it with --timeout)")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def opencv_module():
     """``cv2`` when an OpenCV 4.x with the dnn module is importable, else None."""
     try:
@@ -120,11 +175,13 @@ def opencv_module():
 REFERENCES = {"caffe": CaffeReference, "numpy": NumpyReference, "opencv": OpenCVReference}
 
 
-def get_reference(choice: str) -> Reference:
-    """The reference for ``caffe``, ``numpy``, ``opencv`` or ``auto`` (caffe if importable, else numpy)."""
+def get_reference(choice: str, net: Net | None = None) -> Reference:
+    """The reference for ``caffe``, ``numpy``, ``opencv`` or ``auto`` (caffe if importable and able
+    to judge ``net``, else numpy)."""
     if choice == "auto":
-        from .caffe_reference import caffe_available
-        choice = "caffe" if caffe_available() else "numpy"
+        from .caffe_reference import caffe_available, caffe_cannot_judge
+        judge = caffe_available() and (net is None or caffe_cannot_judge(net) is None)
+        choice = "caffe" if judge else "numpy"
     if choice not in REFERENCES:
         raise ReferenceUnavailable(f"unknown reference {choice!r}; choose auto, {', '.join(REFERENCES)}")
     if choice == "caffe":

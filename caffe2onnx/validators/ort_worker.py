@@ -1,0 +1,44 @@
+"""Runs an ONNX model in onnxruntime in its own, isolated, killable process.
+
+``python -I ort_worker.py --sys-path=P MODEL.onnx INPUTS.npz OUT.npz META.json
+PROVIDERS_JSON OPTIONS_JSON``: runs every graph output, saves them to OUT.npz
+and the provider that ran to META.json. It imports nothing from caffe2onnx, so
+the parent can stop it at its time limit (``validate --timeout``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0].startswith("--sys-path="):
+        sys.path[:0] = [p for p in argv[0].split("=", 1)[1].split(os.pathsep) if p]
+        argv = argv[1:]
+    sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+    model_path, inputs_path, out_path, meta_path, providers, options = argv
+    import numpy as np
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)  # errors reach the parent as our own one-line message
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(model_path, opts, providers=json.loads(providers),
+                                    provider_options=json.loads(options))
+        with np.load(inputs_path, allow_pickle=False) as data:
+            feeds = {k: data[k] for k in data.files}
+        names = [o.name for o in sess.get_outputs()]
+        values = sess.run(names, feeds)
+    except Exception as e:  # onnxruntime's own exception types: one line for the parent
+        print(f"onnxruntime: {type(e).__name__}: {e}".replace("\n", " "), file=sys.stderr)
+        return 3
+    np.savez(out_path, **dict(zip(names, values)))
+    with open(meta_path, "w") as f:
+        json.dump({"provider": sess.get_providers()[0]}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
