@@ -1,9 +1,12 @@
 """A built ONNX model whose weights stay numpy arrays until written.
 
-``BuiltModel.save`` streams the protobuf wire format itself: the model
-without weights is serialised by protobuf, then each weight is appended to the
-graph as a TensorProto whose raw_data bytes go straight from numpy to the
-file. Converting a 550 MB caffemodel then needs no extra copy of the weights.
+``BuiltModel.save`` streams the protobuf wire format itself (weight_io.py): the
+model without weights is serialised by protobuf, then each weight is appended
+to the graph as a TensorProto whose raw_data bytes are spliced from the
+caffemodel file to the output in the kernel, or written from numpy (computed
+constants). Converting a 550 MB caffemodel needs no copy of the weights in
+memory. Above protobuf's 2 GiB limit the weights go to ``<out>.data``
+(ONNX external data) along the same path.
 ``check`` validates the model with every weight declared as a graph input of
 the same name, type and shape, so the checks cost no weight memory either.
 """
@@ -20,10 +23,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ConversionError
-from .wire import len_header
+from .weight_io import DATA_SUFFIX, Progress, write_external, write_single
 
 _PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
-_GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
 
 
 @dataclass
@@ -50,39 +52,46 @@ class BuiltModel:
         from .converter import check_model
         check_model(self.skeleton())
 
-    def save(self, path: str | Path) -> None:
-        """Writes atomically: a failed write leaves no partial file behind."""
-        size = self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
-        if size >= _PROTOBUF_LIMIT:
-            raise ConversionError(f"the ONNX model would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
-                                  "one file; ONNX external data is not supported yet, so nothing was written")
+    def byte_size(self) -> int:
+        """The size of the single-file ONNX model, computed without serialising the weights."""
+        return self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
+
+    def needs_external_data(self) -> bool:
+        """True when one file would pass protobuf's 2 GiB limit."""
+        return self.byte_size() >= _PROTOBUF_LIMIT
+
+    def save(self, path: str | Path, external_data: bool | None = None, progress: Progress | None = None) -> None:
+        """Writes atomically: a failed write leaves no partial file behind.
+
+        ``external_data``: weights in ``<path>.data`` (ONNX external data); None chooses it
+        exactly when one file would pass protobuf's 2 GiB limit.
+        """
+        if external_data is None:
+            external_data = self.needs_external_data()
+        elif not external_data and self.needs_external_data():
+            raise ConversionError(f"the ONNX model would be {self.byte_size() / 2**30:.2f} GiB, over protobuf's "
+                                  "2 GiB limit for one file; use external data (--external-data), nothing was written")
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        data_path = path.with_name(path.name + DATA_SUFFIX) if external_data else None
+        tmps = []
         try:
-            with os.fdopen(fd, "wb") as f:
-                self._write(f)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+            tmps.append(tmp)
+            if data_path is not None:
+                dfd, dtmp = tempfile.mkstemp(prefix=f".{data_path.name}.", suffix=".partial", dir=path.parent)
+                tmps.append(dtmp)
+                with os.fdopen(dfd, "wb") as d, os.fdopen(fd, "wb") as f:
+                    write_external(self, f, d, data_path.name, progress)
+                os.replace(dtmp, data_path)
+            else:
+                with os.fdopen(fd, "wb") as f:
+                    self._write(f, progress)
             os.replace(tmp, path)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            for t in tmps:
+                if os.path.exists(t):
+                    os.unlink(t)
             raise
 
-    def _write(self, f: BinaryIO) -> None:
-        head = onnx.ModelProto()
-        head.CopyFrom(self.model)
-        head.ClearField("graph")
-        graph = self.model.graph.SerializeToString()
-        entries = []
-        for name, arr in self.weights:
-            arr = np.ascontiguousarray(arr, dtype="<f4")
-            meta = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=arr.shape).SerializeToString()
-            raw_header = len_header(_RAW_DATA_FIELD, arr.nbytes)
-            prefix = len_header(_INITIALIZER_FIELD, len(meta) + len(raw_header) + arr.nbytes) + meta + raw_header
-            entries.append((prefix, arr))
-        graph_len = len(graph) + sum(len(p) + a.nbytes for p, a in entries)
-        f.write(head.SerializeToString())
-        f.write(len_header(_GRAPH_FIELD, graph_len))
-        f.write(graph)
-        for prefix, arr in entries:
-            f.write(prefix)
-            f.write(memoryview(arr).cast("B"))
+    def _write(self, f: BinaryIO, progress: Progress | None = None) -> None:
+        write_single(self, f, progress)

@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from .. import proto
 from ..errors import CaffeParseError
+from ..mapped import map_file
 from ..wire import len_header
 
 _NET_LAYER, _NET_LAYERS = 100, 2  # NetParameter.layer (current), NetParameter.layers (V1)
@@ -83,12 +84,12 @@ def read_caffemodel(path: str | Path) -> tuple[object, list[list[RawBlob]]]:
     """Returns (NetParameter without blobs, blobs per layer in file order)."""
     path = str(path)
     try:
-        data = Path(path).read_bytes()
+        data = map_file(path)  # blobs become views on the map; the writer splices them (mapped.py)
     except OSError as e:
         raise CaffeParseError(f"{path}: cannot read caffemodel: {e.strerror}") from None
     if not data:
         raise CaffeParseError(f"{path}: empty caffemodel")
-    reader = _Reader(memoryview(data), path)
+    reader = _Reader(data, path)
     stripped = bytearray()
     blobs: list[list[RawBlob]] = []
     for number, wire, vstart, vend, fstart in reader.fields(0, len(data)):
