@@ -11,6 +11,7 @@ from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
 from .onnx_writer import BuiltModel
+from .rewrites import ALIASES_KEY, aliases_json
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
 
@@ -31,8 +32,12 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
 
 
 def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-          registry: MappingRegistry = MAPPINGS) -> BuiltModel:
-    """Like build_model, but the weights stay numpy arrays (see onnx_writer)."""
+          registry: MappingRegistry = MAPPINGS, *, fold: bool = False, lean: bool = True) -> BuiltModel:
+    """Like build_model, but the weights stay numpy arrays (see onnx_writer).
+
+    ``lean``: the graph rewrites (caffe2onnx/rewrites) that keep the numbers; ``fold``: also
+    fold per-channel Mul/Add (BatchNorm, Scale) into Conv/InnerProduct weights.
+    """
     if not MIN_OPSET <= opset <= max_opset():
         raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
                               f"(the newest the installed onnx {onnx.__version__} knows)")
@@ -50,14 +55,31 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         g.begin(layer, taken)
         registry.get(layer.type).fn(layer, g)
     batch = BATCH_DIM if dynamic_batch else None
+    nodes, constants, weights, aliases = g.nodes, g.initializers, g.weights, {}
+    if lean or fold:
+        nodes, constants, weights, aliases = _rewrite(net, g, opset, batch, lean, fold)
     inputs = [_value_info(net, n, batch) for n in net.inputs]
     outputs = [_value_info(net, n, batch) for n in net.outputs]
-    graph = helper.make_graph(g.nodes, net.name or "caffe_net", inputs, outputs, g.initializers)
+    graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
                               producer_version=__version__)
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    return BuiltModel(model, g.weights)
+    if aliases:
+        helper.set_model_props(model, {ALIASES_KEY: aliases_json(aliases)})
+    return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
+
+
+def _rewrite(net: Net, g: GraphBuilder, opset: int, batch: str | None, lean: bool, fold: bool):
+    from .rewrites import Graph, drop_identities_and_lrn, fold_affine
+    shapes = {n: (batch, *t.shape[1:]) if batch and t.shape else tuple(t.shape) for n, t in net.tensors.items()}
+    graph = Graph(tuple(g.nodes), tuple(g.initializers), tuple(g.weights), tuple(net.inputs), tuple(net.outputs),
+                  shapes, opset=opset)
+    if lean:
+        graph = drop_identities_and_lrn(graph)
+    if fold:
+        graph = fold_affine(graph)
+    return list(graph.nodes), list(graph.constants), list(graph.weights), dict(graph.aliases)
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:

@@ -32,6 +32,7 @@ _PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
 class BuiltModel:
     model: onnx.ModelProto  # complete except for the weights
     weights: list[tuple[str, np.ndarray]]
+    node_counts: tuple[int, int] | None = None  # ONNX nodes as mapped, and after the rewrites
 
     def to_proto(self) -> onnx.ModelProto:
         """The complete ModelProto (holds a second copy of the weights)."""

@@ -70,5 +70,8 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
     if provider != "auto" and ran != PROVIDERS[provider]:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
     names = [o.name for o in sess.get_outputs()]
-    values = sess.run(names, {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
-    return dict(zip(names, values)), ran
+    feeds = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+    values = dict(zip(names, sess.run(names, feeds)))
+    # A tensor the converter's rewrites removed (an Identity's) is reported as the one it equals.
+    from ..rewrites import resolve_aliases
+    return {k: v for k, v in resolve_aliases(model, {**feeds, **values}).items() if k not in feeds or k in values}, ran
