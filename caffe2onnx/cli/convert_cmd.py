@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import Caffe2OnnxError
 
-_BIG_MODEL_BYTES = 50 << 20  # show progress for models above this size
+_BIG_MODEL_BYTES = 100 << 20  # show progress for models above this size, on a terminal
 
 
 def add_parser(sub) -> None:
@@ -30,6 +30,10 @@ def add_parser(sub) -> None:
     p.add_argument("--stage", action="append", default=[], help="NetState stage for include/exclude rules")
     p.add_argument("--level", type=int, default=0, help="NetState level for include/exclude rules")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--fold", action="store_true", help="fold BatchNorm/Scale/Bias into the preceding "
+                   "Convolution/InnerProduct weights (their own tops then leave the model)")
+    p.add_argument("--external-data", action="store_true", help="write the weights to OUTPUT.data (ONNX "
+                   "external data); chosen automatically above protobuf's 2 GiB limit for one file")
     p.add_argument("--validate", action="store_true",
                    help="after writing, compare every layer's output with --validate-reference on seeded "
                         "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
@@ -66,13 +70,22 @@ def _is_binary(path: str) -> bool:
 class _Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.t0 = self.last = time.perf_counter()
+        self.t0 = self.last = self.shown = time.perf_counter()
 
     def step(self, what: str) -> None:
         if self.enabled:
             now = time.perf_counter()
-            print(f"  {what:<34} {now - self.last:6.2f} s", file=sys.stderr, flush=True)
+            print(f"\r  {what:<34} {now - self.last:6.2f} s{' ' * 20}", file=sys.stderr, flush=True)
             self.last = now
+
+    def bytes(self, done: int, total: int) -> None:
+        """Weight bytes written so far, with the time left at the rate so far."""
+        now = time.perf_counter()
+        if self.enabled and total and (now - self.shown >= 0.1 or done == total):
+            self.shown, spent = now, now - self.last
+            eta = spent * (total - done) / done if done else 0.0
+            print(f"\r  writing weights {done / 2**20:8.0f} / {total / 2**20:.0f} MB, ETA {eta:5.1f} s",
+                  end="", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,31 +99,35 @@ def run(args: argparse.Namespace) -> int:
     if caffemodel is None and args.random_weights is None:
         args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
     size = Path(caffemodel).stat().st_size if caffemodel and Path(caffemodel).exists() else 0
-    progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES)
+    progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES and sys.stderr.isatty())
     opset = args.opset or DEFAULT_OPSET
     try:
         net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                    stages=args.stage, level=args.level)
         progress.step("read net and weights")
-        built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
+        built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold)
         progress.step("mapped layers to ONNX")
+        external = args.external_data or built.needs_external_data()
+        if external and not args.external_data and not args.quiet:
+            print(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
+                  f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
         built.check()
         progress.step("checked (onnx + onnxruntime)")
-        built.save(args.output)
+        built.save(args.output, external_data=external, progress=progress.bytes)
         progress.step(f"wrote {args.output}")
     except Caffe2OnnxError as e:
         print(f"caffe2onnx: error: {e}", file=sys.stderr)
         print(f"caffe2onnx: nothing written to {args.output}", file=sys.stderr)
         return 1
     if not args.quiet:
-        _summary(net, built.model, args, time.perf_counter() - progress.t0)
+        _summary(net, built, args, time.perf_counter() - progress.t0)
     if args.validate:
         from .validate_cmd import validate_converted
         return validate_converted(net, prototxt, caffemodel, args.output, args.validate_reference, args.quiet)
     return 0
 
 
-def _summary(net, model, args, seconds: float) -> None:
+def _summary(net, built, args, seconds: float) -> None:
     from collections import Counter
 
     types = Counter(l.type for l in net.layers)
@@ -120,7 +137,9 @@ def _summary(net, model, args, seconds: float) -> None:
     batch = " (batch symbolic: N)" if args.dynamic_batch else ""
     print(f"caffe2onnx: {args.net} -> {args.output}")
     print(f"  Caffe layers   {len(net.layers)} ({top}{more})")
-    print(f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}")
+    model, (mapped, kept) = built.model, built.node_counts or (len(built.model.graph.node),) * 2
+    print(f"  ONNX nodes     {kept} at opset {model.opset_import[0].version} ({mapped} as mapped, before "
+          f"the graph rewrites{', with --fold' if args.fold else ''})")
     print(f"  parameters     {net.parameter_count:,}")
     print("  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch)
     print("  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs))

@@ -92,7 +92,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     t0 = time.perf_counter()
     want = ref.run(net, prototxt, caffemodel, values)
     t1 = time.perf_counter()
-    got, ran = _run_onnx(onnx_model, net, values, provider)
+    data_dir = None if isinstance(model, onnx.ModelProto) else str(Path(model).resolve().parent)
+    got, ran = _run_onnx(onnx_model, net, values, provider, data_dir)
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
@@ -122,7 +123,7 @@ def _load_onnx(model) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         return model, "<in-memory model>"
     try:
-        return onnx.load(str(model)), str(model)
+        return onnx.load(str(model), load_external_data=False), str(model)  # onnxruntime reads external data
     except Exception as e:  # a missing file, or bytes that are not a ModelProto
         raise ValidationError(f"cannot read ONNX model {model}: {e}") from None
 
@@ -150,13 +151,14 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
     return {"CUDAExecutionProvider": {"use_tf32": "0"}}
 
 
-def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str) -> tuple[dict[str, np.ndarray], str]:
+def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str,
+              data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
     from .onnx_runner import expose_tensors, run_onnx
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
         got, ran = run_onnx(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                            provider_options=provider_options(provider))
+                            provider_options=provider_options(provider), external_data_dir=data_dir)
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

@@ -52,17 +52,20 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
 
 def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
              threads: int | None = None, provider_options: Mapping[str, dict] | None = None,
-             ) -> tuple[dict[str, np.ndarray], str]:
+             external_data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
     """Runs every graph output; returns ({name: value}, the provider that actually ran).
 
     ``provider_options`` maps a provider name to its options, e.g.
-    ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``.
+    ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``. ``external_data_dir``: where the files of a
+    model with ONNX external data lie (onnxruntime maps them itself; the model stays small).
     """
     import onnxruntime as ort
     providers = resolve_provider(provider)
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
+    if external_data_dir is not None:
+        opts.add_session_config_entry("session.model_external_initializers_file_folder_path", external_data_dir)
     options = [dict((provider_options or {}).get(p, {})) for p in providers]
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers,
                                 provider_options=options)
