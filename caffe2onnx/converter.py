@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import onnx
-from onnx import TensorProto, helper
+from . import onnx_lite as onnx
+from .onnx_lite import TensorProto, helper  # not `import onnx`: see onnx_lite
 
 from . import __version__
 from .errors import ConversionError, ShapeError
@@ -22,7 +22,7 @@ BATCH_DIM = "N"
 
 def max_opset() -> int:
     """The newest ai.onnx opset the installed onnx package knows."""
-    return onnx.defs.onnx_opset_version()
+    return onnx.opset_version()
 
 
 def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
@@ -40,7 +40,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     """
     if not MIN_OPSET <= opset <= max_opset():
         raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
-                              f"(the newest the installed onnx {onnx.__version__} knows)")
+                              f"(the newest the installed onnx {onnx.onnx_version()} knows)")
     options = BuildOptions(opset=opset, dynamic_batch=dynamic_batch)
     registry.preflight(net, options)
     missing = [l.name for l in net.layers if l.weight_shapes and not l.weights]
@@ -105,9 +105,9 @@ def _check_batch_axis(net: Net) -> None:
 def check_model(model: onnx.ModelProto) -> None:
     """onnx's full checker, strict shape inference, and an onnxruntime session load."""
     try:
-        onnx.checker.check_model(model, full_check=True)
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        onnx.check_model(model, full_check=True)
+        onnx.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.ValidationError, onnx.InferenceError) as e:
         raise ConversionError(f"the ONNX model fails onnx's checks: {e}") from None
     try:
         import onnxruntime as ort
@@ -121,12 +121,12 @@ def check_model(model: onnx.ModelProto) -> None:
 
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
-                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, **load_options) -> Net:
+                 opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, fold: bool = False,
+                 external_data: bool | None = None, **load_options) -> Net:
     """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net."""
     net = load(prototxt, caffemodel, **load_options)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch)
-    built.check()
-    built.save(output)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, fold=fold)
+    built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from . import onnx_lite as onnx
+from .onnx_lite import TensorProto, helper, numpy_helper  # not `import onnx`: see onnx_lite
 
 from .errors import ConversionError
 from .weight_io import DATA_SUFFIX, Progress, write_external, write_single
@@ -61,11 +62,21 @@ class BuiltModel:
         """True when one file would pass protobuf's 2 GiB limit."""
         return self.byte_size() >= _PROTOBUF_LIMIT
 
-    def save(self, path: str | Path, external_data: bool | None = None, progress: Progress | None = None) -> None:
+    def save_checked(self, path: str | Path, external_data: bool | None = None,
+                     progress: Progress | None = None) -> None:
+        """check() and save() at once: the checks run in a thread while the kernel copies the
+        weights, and the file appears only if they pass."""
+        with ThreadPoolExecutor(1) as pool:
+            checked = pool.submit(self.check)
+            self.save(path, external_data, progress, before_commit=checked.result)
+
+    def save(self, path: str | Path, external_data: bool | None = None, progress: Progress | None = None,
+             before_commit: Callable[[], object] | None = None) -> None:
         """Writes atomically: a failed write leaves no partial file behind.
 
         ``external_data``: weights in ``<path>.data`` (ONNX external data); None chooses it
-        exactly when one file would pass protobuf's 2 GiB limit.
+        exactly when one file would pass protobuf's 2 GiB limit. ``before_commit`` runs (and may
+        raise) after writing, before the file takes its name.
         """
         if external_data is None:
             external_data = self.needs_external_data()
@@ -83,10 +94,13 @@ class BuiltModel:
                 tmps.append(dtmp)
                 with os.fdopen(dfd, "wb") as d, os.fdopen(fd, "wb") as f:
                     write_external(self, f, d, data_path.name, progress)
-                os.replace(dtmp, data_path)
             else:
                 with os.fdopen(fd, "wb") as f:
                     self._write(f, progress)
+            if before_commit is not None:
+                before_commit()
+            if data_path is not None:
+                os.replace(tmps[1], data_path)
             os.replace(tmp, path)
         except BaseException:
             for t in tmps:

@@ -17,7 +17,7 @@ import os
 from typing import BinaryIO, Callable
 
 import numpy as np
-from onnx import ModelProto, StringStringEntryProto, TensorProto
+from .onnx_lite import ModelProto, StringStringEntryProto, TensorProto
 
 from .errors import ConversionError
 from .mapped import file_range

@@ -111,10 +111,8 @@ def run(args: argparse.Namespace) -> int:
         if external and not args.external_data and not args.quiet:
             print(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
                   f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
-        built.check()
-        progress.step("checked (onnx + onnxruntime)")
-        built.save(args.output, external_data=external, progress=progress.bytes)
-        progress.step(f"wrote {args.output}")
+        built.save_checked(args.output, external_data=external, progress=progress.bytes)
+        progress.step(f"checked (onnx + onnxruntime), wrote {args.output}")
     except Caffe2OnnxError as e:
         print(f"caffe2onnx: error: {e}", file=sys.stderr)
         print(f"caffe2onnx: nothing written to {args.output}", file=sys.stderr)

@@ -10,7 +10,7 @@ order of rounding (parity-tested against real Caffe). The folded-away tensors
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
+from ..onnx_lite import helper
 
 from . import Graph
 

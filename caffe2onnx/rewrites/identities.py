@@ -1,7 +1,7 @@
 """Identity nodes (Dropout, Split, in-place copies) removed; their tensors become aliases."""
 from __future__ import annotations
 
-from onnx import helper
+from ..onnx_lite import helper
 
 from . import Graph
 

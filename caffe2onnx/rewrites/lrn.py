@@ -11,7 +11,7 @@ difference to a float64 reference, the kernel's being 3e-7); with Pow 2.9 / 8.6 
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper, numpy_helper
+from ..onnx_lite import helper, numpy_helper
 
 from . import Graph
 
