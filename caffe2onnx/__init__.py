@@ -1,9 +1,17 @@
 """caffe2onnx: Caffe models to ONNX models that compute the same numbers."""
 from .errors import (Caffe2OnnxError, CaffeParseError, ConversionError, NetStructureError, ShapeError,
                      UnsupportedLayerError, WeightMismatchError)
-from .parser import TEST, TRAIN, load
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """load, TEST and TRAIN import the parser (numpy, protobuf) on first use, so that
+    `caffe2onnx --help` and other commands that need neither start in a few milliseconds."""
+    if name in ("load", "TEST", "TRAIN"):
+        from . import parser
+        return getattr(parser, name)
+    raise AttributeError(f"module 'caffe2onnx' has no attribute {name!r}")
 
 
 def convert(prototxt=None, caffemodel=None, **options):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..validators.compare import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
+from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
