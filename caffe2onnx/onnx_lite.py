@@ -12,6 +12,7 @@ imported (tests, validation), its own modules are used.
 """
 from __future__ import annotations
 
+import importlib.abc
 import importlib.machinery
 import importlib.util
 import numbers
@@ -43,6 +44,38 @@ def _submodule(name: str) -> ModuleType:
     return module
 
 
+class _BindOnLoad(importlib.abc.MetaPathFinder):
+    """When ``onnx`` itself is imported later, its submodules loaded here become its attributes
+    first, exactly as if it had loaded them (Python binds a submodule to its package only when
+    it loads it)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "onnx":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("onnx")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _BindingLoader(spec.loader)
+        return spec
+
+
+class _BindingLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # get_data, is_package, get_resource_reader, ...: the real loader's
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        for name in ("onnx_ml_pb2", "onnx_cpp2py_export"):
+            if f"onnx.{name}" in sys.modules:
+                setattr(module, name, sys.modules[f"onnx.{name}"])
+        self.loader.exec_module(module)
+
+
 if "onnx" in sys.modules:
     import onnx as _onnx
     pb = _onnx.onnx_ml_pb2
@@ -50,6 +83,7 @@ if "onnx" in sys.modules:
 else:
     pb = _submodule("onnx_ml_pb2")
     C = _submodule("onnx_cpp2py_export")
+    sys.meta_path.insert(0, _BindOnLoad())
 
 ModelProto, GraphProto, NodeProto, TensorProto = pb.ModelProto, pb.GraphProto, pb.NodeProto, pb.TensorProto
 ValueInfoProto, AttributeProto, OperatorSetIdProto = pb.ValueInfoProto, pb.AttributeProto, pb.OperatorSetIdProto

@@ -139,3 +139,57 @@ def test_resnet50_batchnorm_and_scale_fuse_into_conv_in_onnxruntime(tmp_path):
             or n.op_type in ("Sub", "Div", "Mul", "Sqrt", "Reciprocal", "BatchNormalization")]
     assert not left, left[:5]
     assert sum(n.op_type in ("Conv", "FusedConv") or n.op_type.startswith("Nchwc") for n in optimized.graph.node) >= 53
+
+
+def _small_net(tmp_path):
+    path = tmp_path / "n.prototxt"
+    path.write_text(input_layer((1, 3, 6, 6)) + CONV.format(top="conv", extra="")
+                    + BN.format(name="bn", bottom="conv", top="conv")
+                    + SCALE.format(name="sc", bottom="conv", top="conv", extra="bias_term: true")
+                    + 'layer { name: "drop" type: "Dropout" bottom: "conv" top: "conv" }\n')
+    return path
+
+
+def test_cli_reports_node_counts_and_folds(tmp_path, capsys):
+    from caffe2onnx.cli import main
+    net = _small_net(tmp_path)
+    assert main(["convert", str(net), "--random-weights", "0", "-o", str(tmp_path / "a.onnx")]) == 0
+    assert "ONNX nodes     5 at opset 17 (6 as mapped, before the graph rewrites)" in capsys.readouterr().out
+    assert main(["convert", str(net), "--random-weights", "0", "-o", str(tmp_path / "b.onnx"), "--fold"]) == 0
+    assert "ONNX nodes     1 at opset 17 (6 as mapped, before the graph rewrites, with --fold)" in \
+        capsys.readouterr().out
+    assert [n.op_type for n in onnx.load(str(tmp_path / "b.onnx")).graph.node] == ["Conv"]
+
+
+class _Terminal:
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_progress_on_a_terminal_only_and_never_with_q(tmp_path, monkeypatch, capsys, quiet):
+    import sys
+    from caffe2onnx.caffemodel_writer import write_net_weights
+    from caffe2onnx.cli import convert_cmd, main
+    net = _small_net(tmp_path)
+    write_net_weights(tmp_path / "n.caffemodel", caffe2onnx.load(net, random_weights=0))
+    monkeypatch.setattr(convert_cmd, "_BIG_MODEL_BYTES", 0)  # the real threshold is 100 MB
+    args = ["convert", str(net), str(tmp_path / "n.caffemodel"), "-o", str(tmp_path / "p.onnx")] + ["-q"] * quiet
+    assert main(args) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: silent
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(args) == 0
+    if quiet:
+        assert terminal.text == ""
+    else:
+        assert "writing weights" in terminal.text and "ETA" in terminal.text and "wrote" in terminal.text

@@ -1,6 +1,9 @@
 """The ONNX side of a parity check: onnxruntime with an explicit execution provider."""
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -50,6 +53,28 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
     return out
 
 
+@contextlib.contextmanager
+def _model_source(model: onnx.ModelProto, external_data_dir: str | None):
+    """The model's bytes; with external data on onnxruntime < 1.21 (which lacks the session option
+    naming the data folder), a temporary folder holding the small model next to links to its data."""
+    locations = {e.value for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL
+                 for e in t.external_data if e.key == "location"}
+    if external_data_dir is None or not locations:
+        yield model.SerializeToString()
+        return
+    with tempfile.TemporaryDirectory(prefix="caffe2onnx-") as tmp:
+        for loc in locations:
+            parts = Path(loc).parts
+            if Path(loc).is_absolute() or ".." in parts:
+                raise Caffe2OnnxError(f"external data location {loc!r} leaves the model's folder")
+            link = Path(tmp, loc)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(external_data_dir, loc).resolve())
+        path = Path(tmp, "model.onnx")
+        path.write_bytes(model.SerializeToString())
+        yield str(path)
+
+
 def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
              threads: int | None = None, provider_options: Mapping[str, dict] | None = None,
              external_data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
@@ -57,18 +82,19 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
 
     ``provider_options`` maps a provider name to its options, e.g.
     ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``. ``external_data_dir``: where the files of a
-    model with ONNX external data lie (onnxruntime maps them itself; the model stays small).
+    model with ONNX external data lie (onnxruntime reads them itself; the model stays small).
     """
     import onnxruntime as ort
     providers = resolve_provider(provider)
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = threads
-    if external_data_dir is not None:
-        opts.add_session_config_entry("session.model_external_initializers_file_folder_path", external_data_dir)
     options = [dict((provider_options or {}).get(p, {})) for p in providers]
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers,
-                                provider_options=options)
+    folder_option = tuple(int(v) for v in ort.__version__.split(".")[:2]) >= (1, 21)
+    if external_data_dir is not None and folder_option:
+        opts.add_session_config_entry("session.model_external_initializers_file_folder_path", external_data_dir)
+    with _model_source(model, None if folder_option else external_data_dir) as source:
+        sess = ort.InferenceSession(source, opts, providers=providers, provider_options=options)
     ran = sess.get_providers()[0]
     if provider != "auto" and ran != PROVIDERS[provider]:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
