@@ -145,4 +145,4 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
 
 def save_model(model: onnx.ModelProto, path: str | Path) -> None:
     """Writes a ModelProto atomically: a failed write leaves no partial file behind."""
-    BuiltModel(model, []).save(path)
+    BuiltModel(model, []).save(path, external_data=False)  # its initializers are inline: one file
