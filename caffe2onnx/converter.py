@@ -11,7 +11,7 @@ from . import __version__
 from .errors import ConversionError, ShapeError
 from .ir import Net
 from .onnx_writer import BuiltModel
-from .rewrites import ALIASES_KEY, aliases_json
+from .rewrites import ALIASES_KEY, aliases_json, rewrite
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
 
@@ -57,7 +57,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     batch = BATCH_DIM if dynamic_batch else None
     nodes, constants, weights, aliases = g.nodes, g.initializers, g.weights, {}
     if lean or fold:
-        nodes, constants, weights, aliases = _rewrite(net, g, opset, batch, lean, fold)
+        nodes, constants, weights, aliases = rewrite(net, g, opset, batch, lean=lean, fold=fold)
     inputs = [_value_info(net, n, batch) for n in net.inputs]
     outputs = [_value_info(net, n, batch) for n in net.outputs]
     graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
@@ -68,18 +68,6 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     if aliases:
         helper.set_model_props(model, {ALIASES_KEY: aliases_json(aliases)})
     return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
-
-
-def _rewrite(net: Net, g: GraphBuilder, opset: int, batch: str | None, lean: bool, fold: bool):
-    from .rewrites import Graph, drop_identities_and_lrn, fold_affine
-    shapes = {n: (batch, *t.shape[1:]) if batch and t.shape else tuple(t.shape) for n, t in net.tensors.items()}
-    graph = Graph(tuple(g.nodes), tuple(g.initializers), tuple(g.weights), tuple(net.inputs), tuple(net.outputs),
-                  shapes, opset=opset)
-    if lean:
-        graph = drop_identities_and_lrn(graph)
-    if fold:
-        graph = fold_affine(graph)
-    return list(graph.nodes), list(graph.constants), list(graph.weights), dict(graph.aliases)
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:

@@ -57,6 +57,19 @@ class Graph:
         return None
 
 
+def rewrite(net, g, opset: int, batch: str | None, *, lean: bool = True, fold: bool = False):
+    """The converter's entry: a GraphBuilder's nodes, constants and weights for ``net``, rewritten;
+    returns (nodes, constants, weights, aliases)."""
+    shapes = {n: (batch, *t.shape[1:]) if batch and t.shape else tuple(t.shape) for n, t in net.tensors.items()}
+    graph = Graph(tuple(g.nodes), tuple(g.initializers), tuple(g.weights), tuple(net.inputs), tuple(net.outputs),
+                  shapes, opset=opset)
+    if lean:
+        graph = drop_identities_and_lrn(graph)
+    if fold:
+        graph = fold_affine(graph)
+    return list(graph.nodes), list(graph.constants), list(graph.weights), dict(graph.aliases)
+
+
 def drop_identities_and_lrn(graph: Graph) -> Graph:
     """The default passes: no Identity nodes, LRN in its fastest exact form."""
     from .identities import drop_identities
