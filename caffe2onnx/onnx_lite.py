@@ -211,10 +211,13 @@ def set_model_props(model: ModelProto, props: dict[str, str]) -> None:
 def check_model(model: ModelProto, full_check: bool = False) -> None:
     """onnx.checker.check_model on an in-memory model."""
     data = model.SerializeToString()
-    try:
-        C.checker.check_model(data, full_check, False, False)
-    except TypeError:  # onnx < 1.17: no check_custom_domain argument
-        C.checker.check_model(data, full_check, False)
+    for extra in ((False, False), (False,), ()):  # the C signature grew over onnx releases
+        try:
+            C.checker.check_model(data, full_check, *extra)
+            return
+        except TypeError:  # pybind's "incompatible function arguments"
+            continue
+    raise TypeError("onnx.onnx_cpp2py_export.checker.check_model: no known signature")
 
 
 def infer_shapes(model: ModelProto, check_type: bool, strict_mode: bool, data_prop: bool) -> None:
