@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import onnx
-from onnx import TensorProto, helper
+from . import onnx_lite as onnx
+from .onnx_lite import TensorProto, helper  # not `import onnx`: see onnx_lite
 
 from . import __version__
 from .errors import ConversionError, ShapeError
@@ -15,7 +15,7 @@ from .model_check import check_model
 from .onnx_writer import BuiltModel
 from .op_mappings import MAPPINGS, BuildOptions, GraphBuilder, MappingRegistry
 from .parser import load
-from .rewrites import without_detection_output
+from .rewrites import ALIASES_KEY, aliases_json, rewrite, without_detection_output
 from .safe_io import check_output_path
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "build", "build_model", "check_model", "convert", "convert_file",
@@ -28,7 +28,7 @@ BATCH_DIM = "N"
 
 def max_opset() -> int:
     """The newest ai.onnx opset the installed onnx package knows."""
-    return onnx.defs.onnx_opset_version()
+    return onnx.opset_version()
 
 
 def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
@@ -38,15 +38,19 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
 
 
 def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
-          registry: MappingRegistry = MAPPINGS, detection_output: bool = True) -> BuiltModel:
+          registry: MappingRegistry = MAPPINGS, detection_output: bool = True, *, fold: bool = False,
+          lean: bool = True) -> BuiltModel:
     """Like build_model, but the weights stay numpy arrays (see onnx_writer).
 
-    ``detection_output=False`` stops before DetectionOutput (see rewrites.without_detection_output)."""
+    ``detection_output=False`` stops before DetectionOutput (see rewrites.without_detection_output).
+    ``lean``: the graph rewrites (caffe2onnx/rewrites) that keep the numbers; ``fold``: also
+    fold per-channel Mul/Add (BatchNorm, Scale) into Conv/InnerProduct weights.
+    """
     if not detection_output:
         net = without_detection_output(net)
     if not MIN_OPSET <= opset <= max_opset():
         raise ConversionError(f"opset {opset} is not supported: choose {MIN_OPSET}..{max_opset()} "
-                              f"(the newest the installed onnx {onnx.__version__} knows)")
+                              f"(the newest the installed onnx {onnx.onnx_version()} knows)")
     options = BuildOptions(opset=opset, dynamic_batch=dynamic_batch)
     registry.preflight(net, options)
     missing = [l.name for l in net.layers if l.weight_shapes and not l.weights]
@@ -61,15 +65,20 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         g.begin(layer, taken)
         registry.get(layer.type).fn(layer, g)
     batch = BATCH_DIM if dynamic_batch else None
+    nodes, constants, weights, aliases = g.nodes, g.initializers, g.weights, {}
+    if lean or fold:
+        nodes, constants, weights, aliases = rewrite(net, g, opset, batch, lean=lean, fold=fold)
     fixed = _batch_free(net)
     inputs = [_value_info(net, n, batch) for n in net.inputs]
     outputs = [_value_info(net, n, None if n in fixed else batch) for n in net.outputs]
-    graph = helper.make_graph(g.nodes, net.name or "caffe_net", inputs, outputs, g.initializers)
+    graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
                               producer_version=__version__)
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    return BuiltModel(model, g.weights)
+    if aliases:
+        helper.set_model_props(model, {ALIASES_KEY: aliases_json(aliases)})
+    return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
@@ -109,16 +118,15 @@ def _check_batch_axis(net: Net) -> None:
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
                  opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, detection_output: bool = True,
-                 **load_options) -> Net:
+                 fold: bool = False, external_data: bool | None = None, **load_options) -> Net:
     """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net.
 
     ``output`` must not be (or resolve to) an input; it is checked before anything is read.
     """
     check_output_path(output, (prototxt, caffemodel))
     net = load(prototxt, caffemodel, **load_options)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output)
-    built.check()
-    built.save(output)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold)
+    built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 
 
@@ -138,4 +146,4 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
 
 def save_model(model: onnx.ModelProto, path: str | Path) -> None:
     """Writes a ModelProto atomically: a failed write leaves no partial file behind."""
-    BuiltModel(model, []).save(path)
+    BuiltModel(model, []).save(path, external_data=False)  # its initializers are inline: one file

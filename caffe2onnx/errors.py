@@ -69,7 +69,8 @@ class UnsupportedLayerError(Caffe2OnnxError):
 
     def __init__(self, problems: list[tuple[str, str, str]]):
         self.problems = list(problems)
-        parts = [f"layer '{_short(n)}' (type {_short(t)}): {_short(d, 200)}" for n, t, d in self.problems]
+        width = 200 if len(self.problems) == 1 else 100  # room for the count of the rest on one line
+        parts = [f"layer '{_short(n)}' (type {_short(t)}): {_short(d, width)}" for n, t, d in self.problems]
         super().__init__(f"{len(self.problems)} unsupported layer(s) or parameter(s): " + summarize(parts))
 
 

@@ -1,8 +1,7 @@
 """The checks every built ONNX model passes before it is written (no import of the converter)."""
 from __future__ import annotations
 
-import onnx
-
+from . import onnx_lite as onnx  # not `import onnx`: see onnx_lite
 from .errors import ConversionError, ModelCheckError
 
 ORT_QUIET = 3  # onnxruntime log severity: errors only reach us as exceptions, below our own message
@@ -18,9 +17,9 @@ def quiet_onnxruntime():
 def check_model(model: onnx.ModelProto) -> None:
     """onnx's full checker, strict shape inference, and an onnxruntime session load."""
     try:
-        onnx.checker.check_model(model, full_check=True)
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        onnx.check_model(model, full_check=True)
+        onnx.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.ValidationError, onnx.InferenceError) as e:
         raise ModelCheckError(f"the ONNX model fails onnx's checks: {e}") from None
     try:
         ort = quiet_onnxruntime()

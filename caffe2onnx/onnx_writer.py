@@ -1,35 +1,39 @@
 """A built ONNX model whose weights stay numpy arrays until written.
 
-``BuiltModel.save`` streams the protobuf wire format itself: the model
-without weights is serialised by protobuf, then each weight is appended to the
-graph as a TensorProto whose raw_data bytes go straight from numpy to the
-file. Converting a 550 MB caffemodel then needs no extra copy of the weights.
+``BuiltModel.save`` streams the protobuf wire format itself (weight_io.py): the
+model without weights is serialised by protobuf, then each weight is appended
+to the graph as a TensorProto whose raw_data bytes are spliced from the
+caffemodel file to the output in the kernel, or written from numpy (computed
+constants). Converting a 550 MB caffemodel needs no copy of the weights in
+memory. Above protobuf's 2 GiB limit the weights go to ``<out>.data``
+(ONNX external data) along the same path.
 ``check`` validates the model with every weight declared as a graph input of
 the same name, type and shape, so the checks cost no weight memory either.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+from . import onnx_lite as onnx
+from .onnx_lite import TensorProto, helper, numpy_helper  # not `import onnx`: see onnx_lite
 
 from .errors import ConversionError
 from .model_check import check_model
 from .safe_io import atomic_output
-from .wire import len_header
+from .weight_io import DATA_SUFFIX, Progress, write_external, write_single
 
 _PROTOBUF_LIMIT = 2**31 - 1  # protobuf cannot parse a message this large
-_GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
 
 
 @dataclass
 class BuiltModel:
     model: onnx.ModelProto  # complete except for the weights
     weights: list[tuple[str, np.ndarray]]
+    node_counts: tuple[int, int] | None = None  # ONNX nodes as mapped, and after the rewrites
 
     def to_proto(self) -> onnx.ModelProto:
         """The complete ModelProto (holds a second copy of the weights)."""
@@ -49,34 +53,48 @@ class BuiltModel:
     def check(self) -> None:
         check_model(self.skeleton())
 
-    def save(self, path: str | Path) -> None:
+    def byte_size(self) -> int:
+        """The size of the single-file ONNX model, computed without serialising the weights."""
+        return self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
+
+    def needs_external_data(self) -> bool:
+        """True when one file would pass protobuf's 2 GiB limit."""
+        return self.byte_size() >= _PROTOBUF_LIMIT
+
+    def save_checked(self, path: str | Path, external_data: bool | None = None,
+                     progress: Progress | None = None) -> None:
+        """check() and save() at once: the checks run in a thread while the kernel copies the
+        weights, and the file appears only if they pass."""
+        with ThreadPoolExecutor(1) as pool:
+            checked = pool.submit(self.check)
+            self.save(path, external_data, progress, before_commit=checked.result)
+
+    def save(self, path: str | Path, external_data: bool | None = None, progress: Progress | None = None,
+             before_commit: Callable[[], object] | None = None) -> None:
         """Writes atomically: a failed or interrupted write leaves no partial file behind.
 
         An existing ``path`` that is not a regular file (a device, FIFO, directory) is refused.
+        ``external_data``: weights in ``<path>.data`` (ONNX external data); None chooses it
+        exactly when one file would pass protobuf's 2 GiB limit. ``before_commit`` runs (and may
+        raise) after writing, before the file takes its name.
         """
-        size = self.model.ByteSize() + sum(a.size * 4 + len(n) + 32 for n, a in self.weights)
-        if size >= _PROTOBUF_LIMIT:
-            raise ConversionError(f"the ONNX model would be {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
-                                  "one file; ONNX external data is not supported yet, so nothing was written")
-        with atomic_output(Path(path)) as f:
-            self._write(f)
+        if external_data is None:
+            external_data = self.needs_external_data()
+        elif not external_data and self.needs_external_data():
+            raise ConversionError(f"the ONNX model would be {self.byte_size() / 2**30:.2f} GiB, over protobuf's "
+                                  "2 GiB limit for one file; use external data (--external-data), nothing was written")
+        path = Path(path)
+        with atomic_output(path) as f:
+            if not external_data:
+                self._write(f, progress)
+                if before_commit is not None:
+                    before_commit()
+                return
+            data_path = path.with_name(path.name + DATA_SUFFIX)
+            with atomic_output(data_path) as d:  # renamed first: the model never names missing data
+                write_external(self, f, d, data_path.name, progress)
+                if before_commit is not None:
+                    before_commit()
 
-    def _write(self, f: BinaryIO) -> None:
-        head = onnx.ModelProto()
-        head.CopyFrom(self.model)
-        head.ClearField("graph")
-        graph = self.model.graph.SerializeToString()
-        entries = []
-        for name, arr in self.weights:
-            arr = np.ascontiguousarray(arr, dtype="<f4")
-            meta = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=arr.shape).SerializeToString()
-            raw_header = len_header(_RAW_DATA_FIELD, arr.nbytes)
-            prefix = len_header(_INITIALIZER_FIELD, len(meta) + len(raw_header) + arr.nbytes) + meta + raw_header
-            entries.append((prefix, arr))
-        graph_len = len(graph) + sum(len(p) + a.nbytes for p, a in entries)
-        f.write(head.SerializeToString())
-        f.write(len_header(_GRAPH_FIELD, graph_len))
-        f.write(graph)
-        for prefix, arr in entries:
-            f.write(prefix)
-            f.write(memoryview(arr).cast("B"))
+    def _write(self, f: BinaryIO, progress: Progress | None = None) -> None:
+        write_single(self, f, progress)

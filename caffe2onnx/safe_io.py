@@ -20,7 +20,12 @@ from .errors import InputFileError, OutputPathError
 
 MiB, GiB = 1 << 20, 1 << 30
 MAX_PROTOTXT_BYTES = 64 * MiB  # real deploy prototxts are kilobytes; 100k-layer chains ~10 MB
-MAX_CAFFEMODEL_BYTES = 2 * GiB - 1  # protobuf's (and Caffe's kProtoReadBytesLimit) message limit
+# A caffemodel is memory-mapped (its blobs are never read into memory), so its size is bounded by
+# what a disk holds, not by memory; the part that goes through protobuf is bounded on its own
+# (MAX_NET_BYTES). ONNX files (validate) are read whole: protobuf's limit for one message.
+MAX_CAFFEMODEL_BYTES = 64 * GiB
+MAX_ONNX_BYTES = 2 * GiB - 1
+MAX_NET_BYTES = 256 * MiB  # a caffemodel's layers and parameters without the blobs' data
 MAX_ARRAY_BYTES = 4 * GiB  # one .npy/.npz/.binaryproto input
 
 

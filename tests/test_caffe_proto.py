@@ -79,7 +79,7 @@ def test_fork_field_parses_from_prototxt_and_caffemodel(tmp_path, example_plugin
 def test_fork_type_without_plugin_says_so(tmp_path):
     fork = _fork_proto(tmp_path)
     with plugins.isolated():
-        with pytest.raises(UnsupportedLayerError, match="'act' \\(type ScaledTanh\\): unknown layer type: register a plugin"):
+        with pytest.raises(UnsupportedLayerError, match="'act' \\(type ScaledTanh\\): unknown layer type \\(a plugin can add it"):
             caffe2onnx.load(EXAMPLE / "net.prototxt", random_weights=0, caffe_proto=fork)
 
 

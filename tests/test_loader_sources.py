@@ -73,7 +73,7 @@ def test_prototxt_as_weights_is_refused_in_one_line(tmp_path):
 def test_binary_that_is_no_caffemodel_reports_as_a_prototxt(tmp_path):
     path = tmp_path / "junk.prototxt"
     path.write_bytes(b"\x00\x01\x02garbage")
-    with pytest.raises(CaffeParseError, match="junk.prototxt:1:1: prototxt syntax error"):
+    with pytest.raises(CaffeParseError, match="junk.prototxt: not a text prototxt: NUL byte at offset 0"):
         caffe2onnx.load(path)
 
 

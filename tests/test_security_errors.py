@@ -107,7 +107,7 @@ def test_keyboard_interrupt_exits_130_and_leaves_no_partial_file(tmp_path):
     code = ("import sys\n"
             "from caffe2onnx import onnx_writer\n"
             "from caffe2onnx.cli import main\n"
-            "def interrupted(self, f):\n"
+            "def interrupted(self, f, progress=None):\n"
             "    f.write(b'partial'); raise KeyboardInterrupt\n"
             "onnx_writer.BuiltModel._write = interrupted\n"
             f"sys.exit(main(['convert', {str(prototxt)!r}, {str(caffemodel)!r}, '-o', {str(tmp_path / 'm.onnx')!r}]))\n")

@@ -218,3 +218,31 @@ def test_caffemodel_mixing_v1_and_v2_layers_is_refused_naming_both(tmp_path):
     _mixed_caffemodel(tmp_path / "mix.caffemodel")
     with pytest.raises(CaffeParseError, match=r"mixes V1 'layers' and current 'layer'.*'ip' is V1 layers #0 and layer #0"):
         caffe2onnx.load(write(tmp_path, IP_NET), tmp_path / "mix.caffemodel")
+
+
+def test_caffemodel_copies_out_of_the_map_are_bounded(tmp_path, monkeypatch):
+    """The map costs no memory; what is decoded (unpacked floats) or parsed (the net) is bounded."""
+    from caffe2onnx import proto
+    from caffe2onnx.errors import ResourceLimitError
+    from caffe2onnx.parser import caffemodel
+    net = proto.NetParameter()
+    layer = net.layer.add(name="ip", type="InnerProduct")
+    blob = layer.blobs.add()
+    blob.shape.dim.append(1000)
+    path = tmp_path / "m.caffemodel"
+    raw = net.SerializeToString()
+    # the blob's 1000 floats unpacked: field 5, wire type 5, one key byte each
+    unpacked = b"".join(b"\x2d" + np.float32(i).tobytes() for i in range(1000))
+    blob_bytes = blob.SerializeToString() + unpacked
+    from caffe2onnx.wire import len_header
+    layer_bytes = proto.LayerParameter(name="ip", type="InnerProduct").SerializeToString() \
+        + len_header(7, len(blob_bytes)) + blob_bytes
+    path.write_bytes(len_header(100, len(layer_bytes)) + layer_bytes)
+    _, blobs = caffemodel.read_caffemodel(path)
+    assert blobs[0][0].data.size == 1000 and raw
+    monkeypatch.setattr(caffemodel, "MAX_DECODED_BYTES", 3999)
+    with pytest.raises(ResourceLimitError, match="unpacked float blobs"):
+        caffemodel.read_caffemodel(path)
+    monkeypatch.setattr(caffemodel, "MAX_NET_BYTES", 8)
+    with pytest.raises(ResourceLimitError, match="the net without its blobs"):
+        caffemodel.read_caffemodel(path)

@@ -65,7 +65,11 @@ def _set_attr(node: onnx.NodeProto, name: str, value) -> None:
 
 
 def break_lrn_k(m: onnx.ModelProto) -> None:
-    _set_attr(_node(m, "norm1", "LRN"), "bias", 1.0)  # Caffe's k is ONNX's bias
+    # LRN is converted to element-wise ops (caffe2onnx/rewrites/lrn.py): k is the constant added
+    # to the window sum (ONNX LRN's bias)
+    (k,) = [t for t in m.graph.initializer if t.name == "norm1/bias"]
+    assert numpy_helper.to_array(k) == 2.0
+    k.CopyFrom(numpy_helper.from_array(np.float32(1.0), k.name))
 
 
 def swap_eltwise_coeffs(m: onnx.ModelProto) -> None:

@@ -10,7 +10,7 @@ from ..errors import EXIT_OK
 from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file, check_output_path
 from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
 
-_BIG_MODEL_BYTES = 50 << 20  # show progress for models above this size
+_BIG_MODEL_BYTES = 100 << 20  # show progress for models above this size, on a terminal
 
 
 def add_parser(sub) -> None:
@@ -34,6 +34,10 @@ def add_parser(sub) -> None:
     p.add_argument("--random-weights", type=nonneg_int, metavar="SEED",
                    help="fill seeded random weights (structure-only use and testing)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--fold", action="store_true", help="fold BatchNorm/Scale/Bias into the preceding "
+                   "Convolution/InnerProduct weights (their own tops then leave the model)")
+    p.add_argument("--external-data", action="store_true", help="write the weights to OUTPUT.data (ONNX "
+                   "external data); chosen automatically above protobuf's 2 GiB limit for one file")
     p.add_argument("--validate", action="store_true",
                    help="after writing, compare every layer's output with --validate-reference on seeded "
                         "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
@@ -61,13 +65,22 @@ def _is_binary(path: str) -> bool:
 class _Progress:
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.t0 = self.last = time.perf_counter()
+        self.t0 = self.last = self.shown = time.perf_counter()
 
     def step(self, what: str) -> None:
         if self.enabled:
             now = time.perf_counter()
-            emit(f"  {what:<34} {now - self.last:6.2f} s", file=sys.stderr)
+            print(f"\r  {what:<34} {now - self.last:6.2f} s{' ' * 20}", file=sys.stderr, flush=True)
             self.last = now
+
+    def bytes(self, done: int, total: int) -> None:
+        """Weight bytes written so far, with the time left at the rate so far."""
+        now = time.perf_counter()
+        if self.enabled and total and (now - self.shown >= 0.1 or done == total):
+            self.shown, spent = now, now - self.last
+            eta = spent * (total - done) / done if done else 0.0
+            print(f"\r  writing weights {done / 2**20:8.0f} / {total / 2**20:.0f} MB, ETA {eta:5.1f} s",
+                  end="", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if caffemodel is None and args.random_weights is None:
         args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
     size = check_input_file(caffemodel, "caffemodel", MAX_CAFFEMODEL_BYTES).st_size if caffemodel else 0
-    progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES)
+    progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES and sys.stderr.isatty())
     opset = args.opset or DEFAULT_OPSET
     net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
@@ -93,15 +106,17 @@ def run(args: argparse.Namespace) -> int:
     if args.no_detection_output:
         from ..rewrites import without_detection_output
         net = without_detection_output(net)
-    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch)
+    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold)
     progress.step("mapped layers to ONNX")
-    built.check()
-    progress.step("checked (onnx + onnxruntime)")
-    built.save(args.output)
-    progress.step(f"wrote {args.output}")
+    external = args.external_data or built.needs_external_data()
+    if external and not args.external_data and not args.quiet:
+        emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
+             f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
+    built.save_checked(args.output, external_data=external, progress=progress.bytes)
+    progress.step(f"checked (onnx + onnxruntime), wrote {args.output}")
     args.error_note = ""
     if not args.quiet:
-        _summary(net, built.model, args, time.perf_counter() - progress.t0)
+        _summary(net, built, args, time.perf_counter() - progress.t0)
     if args.validate:
         from .validation import validate_converted
         # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
@@ -110,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _summary(net, model, args, seconds: float) -> None:
+def _summary(net, built, args, seconds: float) -> None:
     from collections import Counter
 
     types = Counter(l.type for l in net.layers)
@@ -118,10 +133,12 @@ def _summary(net, model, args, seconds: float) -> None:
     more = f", +{len(types) - 6} more types" if len(types) > 6 else ""
     shape = lambda n: "x".join(str(d) for d in net.shape(n))  # noqa: E731
     batch = " (batch symbolic: N)" if args.dynamic_batch else ""
+    model, (mapped, kept) = built.model, built.node_counts or (len(built.model.graph.node),) * 2
     emit("\n".join([
         f"caffe2onnx: {args.net} -> {args.output}",
         f"  Caffe layers   {len(net.layers)} ({top}{more})",
-        f"  ONNX nodes     {len(model.graph.node)} at opset {model.opset_import[0].version}",
+        f"  ONNX nodes     {kept} at opset {model.opset_import[0].version} ({mapped} as mapped, before "
+        f"the graph rewrites{', with --fold' if args.fold else ''})",
         f"  parameters     {net.parameter_count:,}",
         "  inputs         " + ", ".join(f"{n} [{shape(n)}]" for n in net.inputs) + batch,
         "  outputs        " + ", ".join(f"{n} [{shape(n)}]" for n in net.outputs),

@@ -6,7 +6,7 @@ import sys
 
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK
 from ..safe_io import check_output_path
-from ..validators.compare import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
+from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
 from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
 
 EXIT_PASS = EXIT_OK

@@ -187,7 +187,6 @@ class Proposal(Spec):
 
     @staticmethod
     def parse(p, layer):
-        raise LayerProblem("top", "Proposal's row count depends on the data (NMS keeps a varying number of boxes, "
-                           "ranked by an unstable quicksort), which a static-shape ONNX graph cannot reproduce "
-                           "exactly; cut the net before it (end at its bottoms "
-                           f"{', '.join(layer.bottom)}) and run the proposal step outside the model")
+        raise LayerProblem("top", "its row count depends on the data (NMS, an unstable sort): no exact ONNX form; "
+                           f"cut the net before it (end at its bottoms {', '.join(layer.bottom)}) and run the "
+                           "proposal step outside the model")

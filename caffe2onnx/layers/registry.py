@@ -146,8 +146,7 @@ def _unknown(layer: Any) -> str:
         return (f"is a Python layer (python_param module '{p.module}', layer '{p.layer}'); caffe2onnx never "
                 "imports or runs a net's Python code: register a plugin for type 'Python' to convert it "
                 "(see 'Plugins' in the README)")
-    return ("unknown layer type: register a plugin for it (caffe2onnx.register_layer or the "
-            "'caffe2onnx.layers' entry point; see 'Plugins' in the README)")
+    return "unknown layer type (a plugin can add it: see 'Plugins' in the README)"
 
 
 def spatial(values: Iterable[int], single: int | None, h: int | None, w: int | None,

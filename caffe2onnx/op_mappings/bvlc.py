@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
-from onnx import TensorProto
+from ..onnx_lite import TensorProto  # not `import onnx`: see onnx_lite
 
 from ..ir import Layer
 from .registry import MAPPINGS, GraphBuilder

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from onnx import TensorProto, numpy_helper
+from ..onnx_lite import TensorProto, numpy_helper  # not `import onnx`: see onnx_lite
 
 from ..ir import Layer
 from .registry import MAPPINGS, GraphBuilder

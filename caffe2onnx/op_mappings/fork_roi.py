@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto, helper
+from ..onnx_lite import TensorProto, helper  # not `import onnx`: see onnx_lite
 
 from ..ir import Layer
 from .registry import MAPPINGS, GraphBuilder

@@ -21,14 +21,18 @@ def batch_norm(layer: Layer, g: GraphBuilder) -> None:
         var = g.node("Add", [g.reduce("ReduceMean", square, axes), g.const(np.float32(p.eps), "eps")])[0]
         g.node("Div", [centred, g.node("Sqrt", [var])[0]], list(layer.outputs))
         return
-    # Same float32 steps as Caffe: stats * (1 / factor) (factor 0 -> 0), var + eps, sqrt.
+    # Caffe's float32 steps: stats * (1 / factor) (factor 0 -> 0), var + eps, sqrt; then
+    # (x - mean) / std becomes x * (1 / std) + (-mean / std), both constants rounded once
+    # from float64: one per-channel Mul + Add, which onnxruntime folds into a preceding Conv.
     factor = np.float32(layer.weights[2].reshape(-1)[0])
     scale = np.float32(0) if factor == 0 else np.float32(1) / factor
-    mean = layer.weights[0].astype(np.float32) * scale
-    std = np.sqrt(layer.weights[1].astype(np.float32) * scale + np.float32(p.eps))
+    mean = (layer.weights[0].astype(np.float32) * scale).astype(np.float64)
+    std = np.sqrt(layer.weights[1].astype(np.float32) * scale + np.float32(p.eps)).astype(np.float64)
     per_channel = (-1,) + (1,) * max(len(shape) - 2, 0)
-    centred = g.node("Sub", [x, g.weight(0, mean.reshape(per_channel))])[0]
-    g.node("Div", [centred, g.weight(1, std.reshape(per_channel))], list(layer.outputs))
+    multiplier = (1.0 / std).astype(np.float32).reshape(per_channel)
+    shift = (-mean / std).astype(np.float32).reshape(per_channel)
+    scaled = g.node("Mul", [x, g.weight(0, multiplier)])[0]
+    g.node("Add", [scaled, g.weight(1, shift)], list(layer.outputs))
 
 
 def _param_shape(layer: Layer) -> tuple[int, ...]:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
+from .. import onnx_lite as onnx
+from ..onnx_lite import helper, numpy_helper  # not `import onnx`: see onnx_lite
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from onnx import TensorProto
+from ..onnx_lite import TensorProto  # not `import onnx`: see onnx_lite
 
 from ..ir import Layer
 from .registry import MAPPINGS, GraphBuilder

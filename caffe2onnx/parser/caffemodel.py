@@ -21,13 +21,15 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from .. import proto
-from ..errors import CaffeParseError, summarize
-from ..safe_io import MAX_CAFFEMODEL_BYTES, read_input_bytes
+from ..errors import CaffeParseError, ResourceLimitError, summarize
+from ..mapped import map_file
+from ..safe_io import MAX_CAFFEMODEL_BYTES, MAX_NET_BYTES, check_input_file
 from ..wire import len_header
 
 _NET_LAYER, _NET_LAYERS = 100, 2  # NetParameter.layer (current), NetParameter.layers (V1)
 _BLOBS = {_NET_LAYER: 7, _NET_LAYERS: 6}  # LayerParameter.blobs, V1LayerParameter.blobs
 MAX_BLOB_AXES = 32  # Caffe's kMaxBlobAxes
+MAX_DECODED_BYTES = 4 << 30  # blobs that must be decoded (unpacked floats, double_data), in all
 _UNPACKED = {5: (5, "<f4"), 8: (1, "<f8")}  # BlobProto.data / double_data: (wire type of one value, dtype)
 
 
@@ -44,6 +46,15 @@ class _Reader:
     def __init__(self, buf: memoryview, path: str):
         self.buf = buf
         self.path = path
+        # Bytes copied out of the map, each budget checked before its copy is made.
+        self.left = {"net": MAX_NET_BYTES, "blobs": MAX_DECODED_BYTES}
+
+    def spend(self, budget: str, n: int, what: str) -> None:
+        self.left[budget] -= n
+        if self.left[budget] < 0:
+            limit = MAX_NET_BYTES if budget == "net" else MAX_DECODED_BYTES
+            raise ResourceLimitError(f"{self.path}: {what} would take more than {limit / 2**20:,.0f} MiB of memory "
+                                     "(packed float blobs are read in place and count for nothing)")
 
     def fail(self, pos: int, what: str) -> CaffeParseError:
         return CaffeParseError(f"{self.path}: truncated or corrupt caffemodel at byte {pos}: {what}")
@@ -97,10 +108,14 @@ class _Reader:
 def read_caffemodel(path: str | Path) -> tuple[object, list[list[RawBlob]]]:
     """Returns (NetParameter without blobs, blobs per layer in file order)."""
     path = str(path)
-    data = read_input_bytes(path, "caffemodel", MAX_CAFFEMODEL_BYTES)
+    check_input_file(path, "caffemodel", MAX_CAFFEMODEL_BYTES)  # a regular file, size bounded, before mapping
+    try:
+        data = map_file(path)  # blobs become views on the map; the writer splices them (mapped.py)
+    except OSError as e:
+        raise CaffeParseError(f"{path}: cannot read caffemodel: {e.strerror}") from None
     if not data:
         raise CaffeParseError(f"{path}: empty caffemodel")
-    reader = _Reader(memoryview(data), path)
+    reader = _Reader(data, path)
     stripped = bytearray()
     blobs: list[list[RawBlob]] = []
     for number, wire, vstart, vend, fstart in reader.fields(0, len(data)):
@@ -109,6 +124,7 @@ def read_caffemodel(path: str | Path) -> tuple[object, list[list[RawBlob]]]:
             stripped += len_header(number, len(layer_bytes)) + layer_bytes
             blobs.append(layer_blobs)
         else:
+            reader.spend("net", vend - fstart, "the net without its blobs")
             stripped += data[fstart:vend]
     net = proto.current().NetParameter()
     try:
@@ -142,6 +158,7 @@ def _split_layer(reader: _Reader, pos: int, end: int, blob_field: int) -> tuple[
         if number == blob_field and wire == 2:
             blobs.append(_read_blob(reader, vstart, vend))
         else:
+            reader.spend("net", vend - fstart, "the net without its blobs")
             rest += reader.buf[fstart:vend]
     return bytes(rest), blobs
 
@@ -177,8 +194,10 @@ def _read_blob(reader: _Reader, pos: int, end: int) -> RawBlob:
     elif len(parts) == 1:
         arr = parts[0]
     else:
+        reader.spend("blobs", sum(p.size for p in parts) * parts[0].itemsize, "the blobs stored in pieces")
         arr = np.concatenate(parts)
     if arr.dtype != np.float32:
+        reader.spend("blobs", arr.size * 4, "the double_data blobs")
         arr = arr.astype(np.float32)
     leg = tuple(legacy.get(i, 0) for i in (1, 2, 3, 4)) if legacy else None
     return RawBlob(arr, tuple(shape) if shape is not None else None, leg)
@@ -206,6 +225,7 @@ def _unpacked_run(reader: _Reader, pos: int, end: int, dtype: str) -> tuple[np.n
     if n == 0:  # a key in a longer varint form: read this one value alone
         number, wire, vstart, vend = reader.field(pos, end)
         return np.frombuffer(buf, dtype=dtype, count=1, offset=vstart).copy(), vend
+    reader.spend("blobs", n * (rec - 1), "the unpacked float blobs")
     values = np.ascontiguousarray(table[:n, 1:]).view(dtype).reshape(n)
     return values, pos + n * rec
 

@@ -3,10 +3,12 @@ phase a caffemodel's own net was saved in."""
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from pathlib import Path
 
 from ..errors import CaffeParseError
+from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file
 from .caffemodel import read_caffemodel
 from .rules import TEST, State, included
 
@@ -19,8 +21,12 @@ _PHASES = {0: "TRAIN", 1: "TEST"}
 
 def _kind(path: str | Path) -> str | None:
     """'binary', 'text', or None when unreadable or empty (the readers report those)."""
+    if not os.path.lexists(path):
+        return None
+    check_input_file(path, "net or weights", MAX_CAFFEMODEL_BYTES)  # never a FIFO, device or directory
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
             head = f.read(_HEAD)
     except OSError:
         return None

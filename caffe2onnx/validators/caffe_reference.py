@@ -51,6 +51,8 @@ def caffe_available(python: str = sys.executable) -> bool:
     return caffe_layer_types(python) is not None
 
 
+caffe_available.cache_clear = caffe_layer_types.cache_clear  # type: ignore[attr-defined]
+
 # Types real Caffe here registers but computes otherwise than the fork caffe2onnx follows.
 _COMPUTES_OTHERWISE = {
     "PSROIPooling": "its CPU forward is not implemented (it aborts)",

@@ -113,7 +113,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     t1 = time.perf_counter()
     users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
              if p is not None and not isinstance(p, onnx.ModelProto)]
-    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users)
+    data_dir = None if isinstance(model, onnx.ModelProto) else str(Path(model).resolve().parent)
+    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users, data_dir)
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
@@ -148,9 +149,9 @@ def _load_onnx(model) -> tuple[onnx.ModelProto, str]:
     if isinstance(model, onnx.ModelProto):
         return model, "<in-memory model>"
     from ..errors import InputFileError
-    from ..safe_io import MAX_CAFFEMODEL_BYTES, read_input_bytes
+    from ..safe_io import MAX_ONNX_BYTES, read_input_bytes
     try:
-        data = read_input_bytes(model, "ONNX model", MAX_CAFFEMODEL_BYTES)
+        data = read_input_bytes(model, "ONNX model", MAX_ONNX_BYTES)
     except InputFileError as e:
         raise ValidationError(str(e)) from None
     try:
@@ -183,14 +184,14 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
 
 
 def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str, timeout: float | None,
-              untrusted_dirs: Sequence[str] = ()) -> tuple[dict[str, np.ndarray], str]:
+              untrusted_dirs: Sequence[str] = (), data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
     from .onnx_runner import expose_tensors, run_onnx_isolated
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
         got, ran = run_onnx_isolated(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
                                      provider_options=provider_options(provider), timeout=timeout,
-                                     untrusted_dirs=untrusted_dirs)
+                                     untrusted_dirs=untrusted_dirs, external_data_dir=data_dir)
         return {**values, **got}, ran
     except Caffe2OnnxError:
         raise

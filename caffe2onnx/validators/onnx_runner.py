@@ -1,6 +1,9 @@
 """The ONNX side of a parity check: onnxruntime with an explicit execution provider."""
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -52,13 +55,36 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
     return out
 
 
+@contextlib.contextmanager
+def _model_source(model: onnx.ModelProto, external_data_dir: str | None):
+    """The model's bytes; with external data on onnxruntime < 1.21 (which lacks the session option
+    naming the data folder), a temporary folder holding the small model next to links to its data."""
+    locations = {e.value for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL
+                 for e in t.external_data if e.key == "location"}
+    if external_data_dir is None or not locations:
+        yield model.SerializeToString()
+        return
+    with tempfile.TemporaryDirectory(prefix="caffe2onnx-") as tmp:
+        for loc in locations:
+            parts = Path(loc).parts
+            if Path(loc).is_absolute() or ".." in parts:
+                raise Caffe2OnnxError(f"external data location {loc!r} leaves the model's folder")
+            link = Path(tmp, loc)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(Path(external_data_dir, loc).resolve())
+        path = Path(tmp, "model.onnx")
+        path.write_bytes(model.SerializeToString())
+        yield str(path)
+
+
 def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
              threads: int | None = None, provider_options: Mapping[str, dict] | None = None,
-             ) -> tuple[dict[str, np.ndarray], str]:
+             external_data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
     """Runs every graph output; returns ({name: value}, the provider that actually ran).
 
     ``provider_options`` maps a provider name to its options, e.g.
-    ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``.
+    ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``. ``external_data_dir``: where the files of a
+    model with ONNX external data lie (onnxruntime reads them itself; the model stays small).
     """
     import onnxruntime as ort
     providers = resolve_provider(provider)
@@ -66,14 +92,23 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
     if threads:
         opts.intra_op_num_threads = threads
     options = [dict((provider_options or {}).get(p, {})) for p in providers]
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=providers,
-                                provider_options=options)
+    folder_option = tuple(int(v) for v in ort.__version__.split(".")[:2]) >= (1, 21)
+    if external_data_dir is not None and folder_option:
+        opts.add_session_config_entry("session.model_external_initializers_file_folder_path", external_data_dir)
+    with _model_source(model, None if folder_option else external_data_dir) as source:
+        sess = ort.InferenceSession(source, opts, providers=providers, provider_options=options)
     ran = sess.get_providers()[0]
     if provider != "auto" and ran != PROVIDERS[provider]:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
     names = [o.name for o in sess.get_outputs()]
-    values = sess.run(names, {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
-    return dict(zip(names, values)), ran
+    feeds = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+    return _with_aliases(model, feeds, dict(zip(names, sess.run(names, feeds)))), ran
+
+
+def _with_aliases(model: onnx.ModelProto, feeds, values) -> dict[str, np.ndarray]:
+    """The outputs, plus each tensor the converter's rewrites removed (an Identity's) as the one it equals."""
+    from ..rewrites import resolve_aliases
+    return {k: v for k, v in resolve_aliases(model, {**feeds, **values}).items() if k not in feeds or k in values}
 
 
 class OnnxRunError(Caffe2OnnxError):
@@ -82,8 +117,12 @@ class OnnxRunError(Caffe2OnnxError):
 
 def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider: str = "cpu",
                       provider_options: Mapping[str, dict] | None = None, timeout: float | None = None,
-                      untrusted_dirs: Iterable[str] = ()) -> tuple[dict[str, np.ndarray], str]:
-    """``run_onnx`` in an isolated worker process that is killed after ``timeout`` seconds."""
+                      untrusted_dirs: Iterable[str] = (), external_data_dir: str | None = None
+                      ) -> tuple[dict[str, np.ndarray], str]:
+    """``run_onnx`` in an isolated worker process that is killed after ``timeout`` seconds.
+
+    For a model with ONNX external data, the worker's onnxruntime reads the data files from
+    ``external_data_dir`` itself."""
     import json
     import os
     import sys
@@ -93,12 +132,14 @@ def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], 
     from .isolation import DEFAULT_TIMEOUT, run_worker, worker_command
     providers = resolve_provider(provider)
     options = [dict((provider_options or {}).get(p, {})) for p in providers]
+    feeds = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
     with tempfile.TemporaryDirectory(prefix="caffe2onnx-ort-") as tmp:
         paths = [Path(tmp, n) for n in ("model.onnx", "inputs.npz", "out.npz", "meta.json")]
         paths[0].write_bytes(model.SerializeToString())
-        np.savez(paths[1], **{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
+        np.savez(paths[1], **feeds)
         cmd = worker_command(sys.executable, Path(__file__).with_name("ort_worker.py"),
-                             [str(p) for p in paths] + [json.dumps(providers), json.dumps(options)],
+                             [str(p) for p in paths] + [json.dumps(providers), json.dumps(options)]
+                             + ([str(Path(external_data_dir).resolve())] if external_data_dir else []),
                              list(untrusted_dirs))
         env = dict(os.environ)
         r = run_worker(cmd, env, DEFAULT_TIMEOUT if timeout is None else timeout, "onnxruntime", cwd=tmp)
@@ -110,4 +151,5 @@ def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], 
         if provider != "auto" and ran != PROVIDERS[provider]:
             raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
         with np.load(paths[2], allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}, ran
+            values = {k: data[k] for k in data.files}
+    return _with_aliases(model, feeds, values), ran

@@ -54,6 +54,14 @@ class Reference(Protocol):
         """
 
 
+def refuse_python_layers(net: Net) -> None:
+    """pycaffe (and OpenCV) would import a Python layer's module: a net's code is never run."""
+    python = [l.name for l in net.layers if l.type == "Python"]
+    if python:
+        raise ReferenceUnavailable(f"layer '{python[0]}' is a Python layer: real Caffe would import and run "
+                                   "its module, which caffe2onnx never does; use --reference numpy")
+
+
 def write_reference_files(net: Net, tmp: str | Path) -> tuple[Path, Path]:
     """The net's own filtered prototxt and its bound weights, written into ``tmp``."""
     from ..caffemodel_writer import write_net_weights
@@ -61,10 +69,7 @@ def write_reference_files(net: Net, tmp: str | Path) -> tuple[Path, Path]:
         raise ReferenceUnavailable("this Net carries no reference net (it was not built by caffe2onnx.load)")
     if net.parameter_count == 0 and any(l.weight_shapes for l in net.layers):
         raise ReferenceUnavailable("the reference needs weights: give a .caffemodel or random weights")
-    python = [l.name for l in net.layers if l.type == "Python"]
-    if python:  # pycaffe would import the layer's module: a net's code is never run
-        raise ReferenceUnavailable(f"layer '{python[0]}' is a Python layer: real Caffe would import and run "
-                                   "its module, which caffe2onnx never does; use --reference numpy")
+    refuse_python_layers(net)
     prototxt, weights = Path(tmp, "net.prototxt"), Path(tmp, "weights.caffemodel")
     prototxt.write_text(net.reference_prototxt())
     write_net_weights(weights, net)
@@ -80,6 +85,7 @@ class CaffeReference:
         from .caffe_reference import blobs_for_net, run_caffe
         from .caffe_reference import caffe_cannot_judge
         from .isolation import DEFAULT_TIMEOUT
+        refuse_python_layers(net)
         why = caffe_cannot_judge(net)
         if why:
             raise ReferenceUnavailable(f"real Caffe cannot judge this net: {why}; use --reference numpy")
