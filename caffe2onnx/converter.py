@@ -39,12 +39,13 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
 
 def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
           registry: MappingRegistry = MAPPINGS, detection_output: bool = True, *, fold: bool = False,
-          lean: bool = True) -> BuiltModel:
+          lean: bool = True, preprocess=None) -> BuiltModel:
     """Like build_model, but the weights stay numpy arrays (see onnx_writer).
 
     ``detection_output=False`` stops before DetectionOutput (see rewrites.without_detection_output).
     ``lean``: the graph rewrites (caffe2onnx/rewrites) that keep the numbers; ``fold``: also
     fold per-channel Mul/Add (BatchNorm, Scale) into Conv/InnerProduct weights.
+    ``preprocess``: a rewrites.preprocess.InputPreprocess baked into the graph (the input takes the raw image).
     """
     if not detection_output:
         net = without_detection_output(net)
@@ -66,10 +67,15 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         registry.get(layer.type).fn(layer, g)
     batch = BATCH_DIM if dynamic_batch else None
     nodes, constants, weights, aliases = g.nodes, g.initializers, g.weights, {}
-    if lean or fold:
-        nodes, constants, weights, aliases = rewrite(net, g, opset, batch, lean=lean, fold=fold)
+    if preprocess is not None and preprocess.is_identity:
+        preprocess = None
+    if lean or fold or preprocess:
+        nodes, constants, weights, aliases = rewrite(net, g, opset, batch, lean=lean, fold=fold,
+                                                     preprocess=preprocess)
     fixed = _batch_free(net)
     inputs = [_value_info(net, n, batch) for n in net.inputs]
+    if preprocess:
+        inputs, props = _raw_inputs(net, inputs, preprocess)
     outputs = [_value_info(net, n, None if n in fixed else batch) for n in net.outputs]
     graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
     opsets = [helper.make_opsetid("", opset)]
@@ -78,6 +84,8 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     model.ir_version = helper.find_min_ir_version_for(opsets)
     if aliases:
         helper.set_model_props(model, {ALIASES_KEY: aliases_json(aliases)})
+    if preprocess:
+        model.metadata_props.extend(onnx.StringStringEntryProto(key=k, value=v) for k, v in props.items())
     return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
 
 
@@ -90,6 +98,15 @@ def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
     elif batch is not None and shape:
         shape[0] = batch
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _raw_inputs(net: Net, inputs: list, spec) -> tuple[list, dict[str, str]]:
+    """The graph inputs with the preprocessed one taking the raw image, and the metadata recording it."""
+    from .rewrites.preprocess import raw_value_info, target_input
+    name = target_input(net.inputs, {n: net.shape(n) for n in net.inputs}, spec)
+    i = list(net.inputs).index(name)
+    dims = tuple(d.dim_param or d.dim_value for d in inputs[i].type.tensor_type.shape.dim)
+    return inputs[:i] + [raw_value_info(name, dims, spec)] + inputs[i + 1:], spec.props(name)
 
 
 def _batch_free(net: Net) -> set[str]:
@@ -118,14 +135,15 @@ def _check_batch_axis(net: Net) -> None:
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
                  opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, detection_output: bool = True,
-                 fold: bool = False, external_data: bool | None = None, **load_options) -> Net:
+                 fold: bool = False, external_data: bool | None = None, preprocess=None, **load_options) -> Net:
     """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net.
 
     ``output`` must not be (or resolve to) an input; it is checked before anything is read.
     """
     check_output_path(output, (prototxt, caffemodel))
     net = load(prototxt, caffemodel, **load_options)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold,
+                  preprocess=preprocess)
     built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 
@@ -134,11 +152,13 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
             opset: int = DEFAULT_OPSET, input_shapes: Mapping[str, Sequence[int]] | None = None,
             dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
             phase: int | str | None = None, stages: Sequence[str] = (), level: int = 0,
-            caffe_proto: str | Path | None = None, detection_output: bool = True) -> onnx.ModelProto:
+            caffe_proto: str | Path | None = None, detection_output: bool = True,
+            preprocess=None) -> onnx.ModelProto:
     """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
     net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,
                input_shapes=input_shapes, random_weights=random_weights, caffe_proto=caffe_proto)
-    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output)
+    built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output,
+                  preprocess=preprocess)
     if check:
         built.check()  # on the weight-free skeleton: the weights are written as built
     return built.to_proto()

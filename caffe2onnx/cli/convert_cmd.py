@@ -8,7 +8,7 @@ import time
 
 from ..errors import EXIT_OK
 from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file, check_output_path
-from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
+from .options import add_deploy_options, add_net_options, add_validate_options, emit, nonneg_int, preprocess_of, shapes_of
 
 _BIG_MODEL_BYTES = 100 << 20  # show progress for models above this size, on a terminal
 
@@ -46,6 +46,7 @@ def add_parser(sub) -> None:
                    help="reference for --validate: real Caffe, the NumPy reference, or auto (caffe if "
                         "importable, else numpy)")
     add_validate_options(p)
+    add_deploy_options(p)
     p.set_defaults(run=run, parser=p)
 
 
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_detection_output:
         from ..rewrites import without_detection_output
         net = without_detection_output(net)
-    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold)
+    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold, preprocess=preprocess_of(args))
     progress.step("mapped layers to ONNX")
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:

@@ -82,3 +82,22 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def add_deploy_options(p: argparse.ArgumentParser) -> None:
+    """``convert``: Caffe's input preprocessing baked into the graph (see rewrites/preprocess.py)."""
+    g = p.add_argument_group("deployable model: the input takes the raw image, the graph preprocesses it")
+    g.add_argument("--mean", type=lambda t: tuple(float(v) for v in t.split(",")), metavar="M[,M,M]",
+                   help="subtract this mean, in the net's channel order (BGR for most Caffe models)")
+    g.add_argument("--scale", type=float, default=1.0, help="then multiply by this (Caffe's transform_param scale)")
+    g.add_argument("--input-order", choices=["bgr", "rgb"], default="bgr",
+                   help="channel order of the model input; rgb is flipped to the net's BGR")
+    g.add_argument("--input-layout", choices=["nchw", "nhwc"], default="nchw", help="layout of the model input")
+    g.add_argument("--input-dtype", choices=["float32", "uint8"], default="float32", help="type of the model input")
+
+
+def preprocess_of(args: argparse.Namespace):
+    """The InputPreprocess the deploy options ask for (None if they ask for nothing)."""
+    from ..rewrites.preprocess import InputPreprocess
+    spec = InputPreprocess(args.mean, args.scale, args.input_order, args.input_layout, args.input_dtype)
+    return None if spec.is_identity else spec

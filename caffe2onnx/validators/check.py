@@ -106,7 +106,9 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
             raise ValidationError(f"the net has no input '{name}' (its inputs: {', '.join(net.inputs)})")
         values[name], sources[name] = np.ascontiguousarray(value, np.float32), "array"
     onnx_model, onnx_name = _load_onnx(model)
-    _check_onnx_inputs(onnx_model, values)
+    from .baked import baked_feeds
+    feeds = baked_feeds(onnx_model, net, values, sources, input_specs, seed)  # raw images, if baked
+    _check_onnx_inputs(onnx_model, {**values, **feeds})
 
     t0 = time.perf_counter()
     want = ref.run(net, prototxt, caffemodel, values, timeout=timeout)
@@ -114,7 +116,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
              if p is not None and not isinstance(p, onnx.ModelProto)]
     data_dir = None if isinstance(model, onnx.ModelProto) else str(Path(model).resolve().parent)
-    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users, data_dir)
+    got, ran = _run_onnx(onnx_model, net, {**values, **feeds}, provider, timeout, users, data_dir)
+    got.update({n: values[n] for n in feeds})  # the comparison starts after the baked preprocessing
     t2 = time.perf_counter()
 
     atol, rtol = tolerances(ran, atol, rtol)
