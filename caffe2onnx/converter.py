@@ -39,13 +39,14 @@ def build_model(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = Fals
 
 def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
           registry: MappingRegistry = MAPPINGS, detection_output: bool = True, *, fold: bool = False,
-          lean: bool = True, preprocess=None) -> BuiltModel:
+          lean: bool = True, preprocess=None, fp16: bool = False, fp16_io: bool = False) -> BuiltModel:
     """Like build_model, but the weights stay numpy arrays (see onnx_writer).
 
     ``detection_output=False`` stops before DetectionOutput (see rewrites.without_detection_output).
     ``lean``: the graph rewrites (caffe2onnx/rewrites) that keep the numbers; ``fold``: also
     fold per-channel Mul/Add (BatchNorm, Scale) into Conv/InnerProduct weights.
     ``preprocess``: a rewrites.preprocess.InputPreprocess baked into the graph (the input takes the raw image).
+    ``fp16``: float16 weights and compute (rewrites/fp16.py), inputs/outputs float32 unless ``fp16_io``.
     """
     if not detection_output:
         net = without_detection_output(net)
@@ -86,7 +87,14 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         helper.set_model_props(model, {ALIASES_KEY: aliases_json(aliases)})
     if preprocess:
         model.metadata_props.extend(onnx.StringStringEntryProto(key=k, value=v) for k, v in props.items())
-    return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
+    built = BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
+    if fp16 or fp16_io:  # on the complete model: the weights change type, so they cannot be spliced
+        from .rewrites.fp16 import to_float16
+        from .rewrites.preprocess import NODE_PREFIX as PREPROCESS_PREFIX
+        kept = [n.name for n in nodes if preprocess and n.name.startswith(PREPROCESS_PREFIX)]
+        built = BuiltModel(to_float16(built.to_proto(), keep_io_types=not fp16_io, fp32_nodes=kept), [],
+                           built.node_counts)
+    return built
 
 
 def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:

@@ -107,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_detection_output:
         from ..rewrites import without_detection_output
         net = without_detection_output(net)
-    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold, preprocess=preprocess_of(args))
+    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold, preprocess=preprocess_of(args),
+                  fp16=args.fp16, fp16_io=args.fp16_io)
     progress.step("mapped layers to ONNX")
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:

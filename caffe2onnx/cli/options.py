@@ -94,6 +94,9 @@ def add_deploy_options(p: argparse.ArgumentParser) -> None:
                    help="channel order of the model input; rgb is flipped to the net's BGR")
     g.add_argument("--input-layout", choices=["nchw", "nhwc"], default="nchw", help="layout of the model input")
     g.add_argument("--input-dtype", choices=["float32", "uint8"], default="float32", help="type of the model input")
+    g.add_argument("--fp16", action="store_true", help="float16 weights and compute, float32 inputs/outputs "
+                   "(needs onnxconverter-common: the [fp16] extra); --validate uses the fp16 tolerances")
+    g.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 inputs and outputs too")
 
 
 def preprocess_of(args: argparse.Namespace):

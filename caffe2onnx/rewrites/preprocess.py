@@ -22,6 +22,7 @@ from ..onnx_lite import NodeProto, TensorProto, helper, numpy_helper
 from . import Graph
 
 PROPS_PREFIX = "caffe2onnx.preprocess."
+NODE_PREFIX = "caffe2onnx.preprocess/"  # the baked nodes' names (kept float32 by --fp16)
 DTYPES = {"float32": TensorProto.FLOAT, "uint8": TensorProto.UINT8}
 
 
@@ -115,7 +116,7 @@ def bake_preprocess(g: Graph, spec: InputPreprocess) -> Graph:
 
     def node(op, ins, **attrs) -> str:
         out = fresh(op.lower())
-        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        nodes.append(helper.make_node(op, ins, [out], name=NODE_PREFIX + out, **attrs))
         return out
 
     def const(value, hint, dtype=np.float32) -> str:

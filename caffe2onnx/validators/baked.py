@@ -22,7 +22,7 @@ def baked_feeds(model, net, values: dict, sources: dict, specs: Sequence[str], s
     """The raw model inputs for baked preprocessing ({} if none); updates ``values`` (the reference's) to match."""
     found = model_preprocess(model)
     if found is None:
-        return {}
+        return _float16_feeds(model, values)
     name, spec = found
     shape = net.shape(name)
     image = _image_for(name, net, specs)
@@ -39,7 +39,18 @@ def baked_feeds(model, net, values: dict, sources: dict, specs: Sequence[str], s
                          f"not {sources.get(name)}")
     if spec.layout == "nhwc":
         raw = raw.transpose(0, 2, 3, 1)
-    return {name: np.ascontiguousarray(raw.round() if spec.dtype == "uint8" else raw, spec.dtype)}
+    return {**_float16_feeds(model, values),
+            name: np.ascontiguousarray(raw.round() if spec.dtype == "uint8" else raw, spec.dtype)}
+
+
+def _float16_feeds(model, values: dict) -> dict[str, np.ndarray]:
+    """float16 inputs of an ``--fp16-io`` model; the reference gets the same (rounded) numbers."""
+    feeds = {}
+    for vi in model.graph.input:
+        if vi.type.tensor_type.elem_type == 10 and vi.name in values:  # TensorProto.FLOAT16
+            feeds[vi.name] = values[vi.name].astype(np.float16)
+            values[vi.name] = feeds[vi.name].astype(np.float32)
+    return feeds
 
 
 def _image_for(name: str, net, specs: Sequence[str]) -> Path | None:

@@ -22,6 +22,8 @@ from ..ir import Net
 from .compare import BlobStats, compare_blob, compare_detections, tolerances
 from .inputs import Preprocess, make_inputs
 from .references import REFERENCES, get_reference
+from .tolerances import FP16_ATOL, FP16_RTOL
+from ..rewrites.fp16 import is_float16
 
 
 # The reference and onnxruntime each hold every blob of the net (all are compared): the
@@ -120,6 +122,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     got.update({n: values[n] for n in feeds})  # the comparison starts after the baked preprocessing
     t2 = time.perf_counter()
 
+    if is_float16(onnx_model):  # its own stated tolerance (tolerances.py), on any provider
+        atol, rtol = (FP16_ATOL if atol is None else atol), (FP16_RTOL if rtol is None else rtol)
     atol, rtol = tolerances(ran, atol, rtol)
     blobs, missing = [], []
     for layer in net.layers:

@@ -49,9 +49,11 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
     out.CopyFrom(model)
     present = {o.name for o in out.graph.output} | {i.name for i in out.graph.input}
     produced = {o for n in out.graph.node for o in n.output}
+    types = {v.name: v.type.tensor_type.elem_type for v in out.graph.value_info}  # float16 in --fp16 models
     for name in names:
         if name not in present and name in produced:
-            out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shapes[name])))
+            out.graph.output.append(helper.make_tensor_value_info(name, types.get(name, TensorProto.FLOAT),
+                                                                  list(shapes[name])))
     return out
 
 
