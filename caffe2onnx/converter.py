@@ -59,8 +59,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     if missing:
         raise ConversionError(f"no weights for {len(missing)} layer(s) ({', '.join(missing[:5])}"
                               f"{', ...' if len(missing) > 5 else ''}): give a caffemodel or random weights")
-    if dynamic_batch:
-        _check_batch_axis(net)
+    folded = _check_batch_axis(net) if dynamic_batch else {}
     g = GraphBuilder(options)
     taken = set(net.tensors)
     for layer in net.layers:
@@ -77,7 +76,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     inputs = [_value_info(net, n, batch) for n in net.inputs]
     if preprocess:
         inputs, props = _raw_inputs(net, inputs, preprocess)
-    outputs = [_value_info(net, n, None if n in fixed else batch) for n in net.outputs]
+    outputs = [_value_info(net, n, None if n in fixed else batch, folded.get(n)) for n in net.outputs]
     graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
@@ -97,8 +96,13 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     return built
 
 
-def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
+def _value_info(net: Net, name: str, batch: str | None, folded: tuple[int, int] | None = None
+                ) -> onnx.ValueInfoProto:
     shape: list = list(net.shape(name))
+    if folded is not None:  # the batch folded into an axis by a Reshape/Flatten: that axis is N*k
+        axis, k = folded
+        shape[axis] = batch if k == 1 else f"{batch}*{k}"
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
     producer = net.tensors[name].producer
     axis = DYNAMIC_AXES.get(net.layer(producer).type) if producer else None
     if axis is not None:  # e.g. DetectionOutput: a data-dependent row count, batch axis 1
@@ -127,18 +131,45 @@ def _batch_free(net: Net) -> set[str]:
     return free
 
 
-def _check_batch_axis(net: Net) -> None:
+# Layers that compute the same on a tensor whatever axis carries the batch (element-wise; Softmax
+# along another axis): they may read a tensor whose batch a Reshape/Flatten folded into an axis.
+_BATCH_AGNOSTIC = {"ReLU", "Sigmoid", "TanH", "AbsVal", "Exp", "Log", "Power", "BNLL", "Softmax", "Split",
+                   "Dropout"}
+
+
+def _check_batch_axis(net: Net) -> dict[str, tuple[int, int]]:
+    """Refuses what cannot take a symbolic batch; returns {tensor: (axis, k)} for tensors whose axis
+    ``axis`` is batch * k (a Reshape/Flatten folded the batch in, e.g. to (-1) or (N*C, H, W))."""
     batches = {net.shape(n)[0] for n in net.inputs}
     if len(batches) != 1:
         raise ShapeError(f"--dynamic-batch needs all inputs to share one batch size, got {sorted(batches)}")
     (n,) = batches
-    fixed = _batch_free(net)
+    fixed, folded = _batch_free(net), {}
     for layer in net.layers:
+        where = f"--dynamic-batch: layer '{layer.name}' (type {layer.type})"
+        carried = {folded[t][0] for t in layer.inputs if t in folded}
+        if carried and (layer.type not in (*_BATCH_AGNOSTIC, "Reshape", "Flatten")
+                        or (layer.type == "Softmax" and layer.params.axis in carried)
+                        or (layer.type in ("Reshape", "Flatten") and carried != {0})):
+            raise ShapeError(f"{where} reads a tensor whose batch an earlier Reshape/Flatten folded into axis "
+                             f"{min(carried)}; only element-wise layers, Softmax along another axis and (for "
+                             "axis 0) Reshape/Flatten can follow it with a symbolic batch")
         for t, s in zip(layer.outputs, layer.output_shapes):
-            if s[0] != n and t not in fixed:
-                raise ShapeError(f"--dynamic-batch: layer '{layer.name}' (type {layer.type}) turns the batch "
-                                 f"axis {n} into {s[0]} (output '{t}' has shape {list(s)}); this net's batch "
-                                 "size cannot be made symbolic")
+            if t in fixed:
+                continue
+            if layer.type in ("Reshape", "Flatten") and not (s[0] == n and not carried):
+                axis = 0 if layer.type == "Flatten" else layer.params.batch_axis  # a leading n stays the batch
+                if axis is None or s[axis] % n:
+                    raise ShapeError(f"{where}: reshape_param dims {list(s)} fix the batch axis {n} (output "
+                                     f"'{t}'); write -1 (or 0 to copy it) where the batch goes to make it symbolic")
+                if axis != 0 or s[0] != n:  # else a folded batch is unfolded back to axis 0
+                    folded[t] = (axis, s[axis] // n)
+            elif carried:  # element-wise: the batch stays where it was
+                folded[t] = next(folded[i] for i in layer.inputs if i in folded)
+            elif s[0] != n:
+                raise ShapeError(f"{where} turns the batch axis {n} into {s[0]} (output '{t}' has shape {list(s)}); "
+                                 "this net's batch size cannot be made symbolic")
+    return folded
 
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,

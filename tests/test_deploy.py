@@ -162,3 +162,74 @@ def test_googlenet_baked_and_fp16_on_the_corpus_image(fp16):
     result = validate(None, None, model, net=net, reference=_reference(), input_specs=[str(cat)])
     assert result.passed and len(result.blobs) == 142
     assert max(b.max_rel for b in result.blobs) < (5e-3 if fp16 else 1e-5)
+
+
+# --dynamic-batch with the batch folded into another axis by Reshape/Flatten
+FOLD_NETS = {
+    "flat": input_layer((2, 3, 4, 5)) + """
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 2 kernel_size: 3 } }
+layer { name: "flat" type: "Reshape" bottom: "conv" top: "flat" reshape_param { shape { dim: -1 } } }
+layer { name: "relu" type: "ReLU" bottom: "flat" top: "out" }
+""",
+    "softmax_and_back": input_layer((2, 4, 3, 3)) + """
+layer { name: "rows" type: "Reshape" bottom: "data" top: "rows" reshape_param { shape { dim: -1 dim: 3 } } }
+layer { name: "prob" type: "Softmax" bottom: "rows" top: "prob" }
+layer { name: "back" type: "Reshape" bottom: "prob" top: "back" reshape_param { shape { dim: -1 dim: 4 dim: 3 dim: 3 } } }
+layer { name: "conv" type: "Convolution" bottom: "back" top: "out" convolution_param { num_output: 2 kernel_size: 1 } }
+""",
+    "fold_later_axis": input_layer((2, 3, 2, 2)) + """
+layer { name: "r" type: "Reshape" bottom: "data" top: "r" reshape_param { shape { dim: 4 dim: -1 } } }
+layer { name: "flat0" type: "Flatten" bottom: "data" top: "f" flatten_param { axis: 0 } }
+layer { name: "sig" type: "Sigmoid" bottom: "r" top: "out" }
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLD_NETS))
+@pytest.mark.parametrize("opset", [OPSETS[0], OPSETS[-1]])
+def test_dynamic_batch_folded_into_an_axis_numpy(tmp_path, name, opset):
+    """At batch 3, the model built at batch 2 gives what the reference computes on the net at batch 3."""
+    from harness import numpy_blobs
+    path = write(tmp_path, FOLD_NETS[name])
+    built = build(caffe2onnx.load(path, random_weights=0), opset=opset, dynamic_batch=True)
+    built.check()  # onnx checker, strict shape inference, onnxruntime load
+    model = built.to_proto()
+    shape = caffe2onnx.load(path).shape("data")
+    net3 = caffe2onnx.load(path, random_weights=0, input_shapes={"data": (3, *shape[1:])})
+    x = np.random.default_rng(0).standard_normal(net3.shape("data")).astype(np.float32)
+    want = numpy_blobs(net3, {"data": x})
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for o, got in zip(net3.outputs, sess.run(list(net3.outputs), {"data": x})):
+        np.testing.assert_allclose(got, want[o], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(FOLD_NETS))
+def test_dynamic_batch_folded_into_an_axis_caffe(tmp_path, name):
+    """Real Caffe reshaped to batch 1 and 3 against the one model (every net output)."""
+    from harness import blobs_for_net, run_caffe, write_net_weights
+    if not live_caffe():
+        pytest.skip("real Caffe (pycaffe) is not installed; the NumPy test above covers this without it")
+    path, weights = write(tmp_path, FOLD_NETS[name]), tmp_path / "net.caffemodel"
+    write_net_weights(weights, caffe2onnx.load(path, random_weights=0))
+    net = caffe2onnx.load(path, weights)
+    model = build(net, opset=OPSETS[-1], dynamic_batch=True).to_proto()
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for batch in (1, 3):
+        x = np.random.default_rng(batch).standard_normal((batch, *net.shape("data")[1:])).astype(np.float32)
+        want = blobs_for_net(net, run_caffe(path, weights, {"data": x}))
+        for o, got in zip(net.outputs, sess.run(list(net.outputs), {"data": x})):
+            np.testing.assert_allclose(got, want[o], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("body, match", [
+    ('layer { name: "r" type: "Reshape" bottom: "data" top: "out" reshape_param { shape { dim: 4 dim: 6 } } }',
+     "fix the batch axis"),
+    ('layer { name: "r" type: "Reshape" bottom: "data" top: "r" reshape_param { shape { dim: -1 dim: 2 } } }\n'
+     'layer { name: "ip" type: "InnerProduct" bottom: "r" top: "out" inner_product_param { num_output: 2 } }',
+     "folded into axis 0"),
+])
+def test_dynamic_batch_refuses_what_it_cannot_express(tmp_path, body, match):
+    from caffe2onnx.errors import ShapeError
+    net = caffe2onnx.load(write(tmp_path, input_layer((2, 3, 2, 2)) + body), random_weights=0)
+    with pytest.raises(ShapeError, match=match):
+        build(net, dynamic_batch=True)
