@@ -174,7 +174,8 @@ def _check_batch_axis(net: Net) -> dict[str, tuple[int, int]]:
 
 def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemodel: str | Path | None = None, *,
                  opset: int = DEFAULT_OPSET, dynamic_batch: bool = False, detection_output: bool = True,
-                 fold: bool = False, external_data: bool | None = None, preprocess=None, **load_options) -> Net:
+                 fold: bool = False, external_data: bool | None = None, preprocess=None, fp16: bool = False,
+                 **load_options) -> Net:
     """Converts and writes ``output`` without ever holding the weights twice; returns the loaded Net.
 
     ``output`` must not be (or resolve to) an input; it is checked before anything is read.
@@ -182,7 +183,7 @@ def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemo
     check_output_path(output, (prototxt, caffemodel))
     net = load(prototxt, caffemodel, **load_options)
     built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold,
-                  preprocess=preprocess)
+                  preprocess=preprocess, fp16=fp16)
     built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 
@@ -192,12 +193,12 @@ def convert(prototxt: str | Path | None = None, caffemodel: str | Path | None = 
             dynamic_batch: bool = False, random_weights: int | None = None, check: bool = True,
             phase: int | str | None = None, stages: Sequence[str] = (), level: int = 0,
             caffe_proto: str | Path | None = None, detection_output: bool = True,
-            preprocess=None) -> onnx.ModelProto:
+            preprocess=None, fp16: bool = False) -> onnx.ModelProto:
     """Converts a Caffe net to a checked ONNX model (see ``caffe2onnx convert --help``)."""
     net = load(prototxt, caffemodel, phase=phase, stages=stages, level=level,
                input_shapes=input_shapes, random_weights=random_weights, caffe_proto=caffe_proto)
     built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output,
-                  preprocess=preprocess)
+                  preprocess=preprocess, fp16=fp16)
     if check:
         built.check()  # on the weight-free skeleton: the weights are written as built
     return built.to_proto()
