@@ -174,3 +174,14 @@ def test_cli_runtime_reference_and_provider_refusal(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text())["runtime"]["name"] == "reference"
     r = run("validate", str(proto), str(weights), str(model), "--runtime", "reference", "--provider", "cuda")
     assert r.returncode == 2 and "applies to --runtime onnxruntime only" in r.stderr
+
+
+@pytest.mark.parametrize("rt", [_runtime("openvino"), _runtime("reference")])
+def test_worker_killed_at_time_limit(rt):
+    """Each runtime's worker is a killable process: a limit it cannot meet stops it with WorkerTimeout."""
+    from caffe2onnx.validators.isolation import WorkerTimeout
+    x = np.ones((1, 3, 2, 2), np.float32)
+    with pytest.raises(WorkerTimeout, match="time limit of 0.05 s"):
+        get_runtime(rt).run(_lrn_model(3, (1, 3, 2, 2)), {"x": x}, timeout=0.05)
+    got = get_runtime(rt).run(_lrn_model(3, (1, 3, 2, 2)), {"x": x}, timeout=120)
+    assert got.runtime == rt and got.values["y"].shape == (1, 3, 2, 2)
