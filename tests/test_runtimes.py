@@ -166,12 +166,15 @@ def test_cli_runtime_reference_and_provider_refusal(tmp_path):
     write_net_weights(weights, caffe2onnx.load(proto, random_weights=0))
     run = lambda *a: subprocess.run([sys.executable, "-m", "caffe2onnx.cli", *a], cwd=ROOT, capture_output=True,  # noqa: E731
                                     text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert run("convert", str(proto), str(weights), "-o", str(model)).returncode == 0
-    r = run("validate", str(proto), str(weights), str(model), "--runtime", "reference", "--reference", "numpy",
-            "--json", str(tmp_path / "r.json"))
-    assert r.returncode == 0, r.stderr
-    assert "runtime reference" in r.stdout
-    assert json.loads((tmp_path / "r.json").read_text())["runtime"]["name"] == "reference"
+    # external data: each worker reads the weights from the model's folder
+    assert run("convert", str(proto), str(weights), "-o", str(model), "--external-data").returncode == 0
+    assert Path(f"{model}.data").exists()
+    for rt in [rt for rt in ("reference", "openvino") if HAS[rt]]:
+        r = run("validate", str(proto), str(weights), str(model), "--runtime", rt, "--reference", "numpy",
+                "--json", str(tmp_path / "r.json"))
+        assert r.returncode == 0, r.stderr
+        assert f"runtime {rt}" in r.stdout
+        assert json.loads((tmp_path / "r.json").read_text())["runtime"]["name"] == rt
     r = run("validate", str(proto), str(weights), str(model), "--runtime", "reference", "--provider", "cuda")
     assert r.returncode == 2 and "applies to --runtime onnxruntime only" in r.stderr
 

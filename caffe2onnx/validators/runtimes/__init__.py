@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -76,8 +77,20 @@ def require(module: str, runtime: str, extra: str) -> None:
                                  f"here: pip install 'caffe2onnx[{extra}]'")
 
 
-def _write_model(model: onnx.ModelProto, folder: str, external_data_dir: str | None) -> Path:
-    """``folder``/model.onnx, with links to the files of ONNX external data beside it."""
+def _place(src: Path, dst: Path) -> None:
+    """A hard link to ``src`` at ``dst``, or a copy across file systems: OpenVINO and onnx both
+    refuse external data behind a symbolic link that leaves the model's folder."""
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _write_model(model: onnx.ModelProto, folder: str, external_data_dir: str | None, place: bool) -> Path:
+    """``folder``/model.onnx, with the files of its ONNX external data beside it."""
     for t in model.graph.initializer:
         if t.data_location != TensorProto.EXTERNAL:
             continue
@@ -86,10 +99,8 @@ def _write_model(model: onnx.ModelProto, folder: str, external_data_dir: str | N
                 continue
             if external_data_dir is None or Path(e.value).is_absolute() or ".." in Path(e.value).parts:
                 raise RuntimeRunError(f"external data location {e.value!r} is not inside the model's folder")
-            link = Path(folder, e.value)
-            if not link.exists():
-                link.parent.mkdir(parents=True, exist_ok=True)
-                link.symlink_to(Path(external_data_dir, e.value).resolve())
+            if place:
+                _place(Path(external_data_dir, e.value).resolve(), Path(folder, e.value))
     path = Path(folder, "model.onnx")
     path.write_bytes(model.SerializeToString())
     return path
@@ -97,11 +108,15 @@ def _write_model(model: onnx.ModelProto, folder: str, external_data_dir: str | N
 
 def run_worker_script(script: Path, what: str, model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
                       options: Mapping, timeout: float | None, untrusted_dirs: Iterable[str] = (),
-                      external_data_dir: str | None = None) -> tuple[dict[str, np.ndarray], dict]:
-    """Runs ``script MODEL INPUTS OUT META OPTIONS_JSON`` isolated; returns (outputs, META's dict)."""
+                      external_data_dir: str | None = None, place_data: bool = True
+                      ) -> tuple[dict[str, np.ndarray], dict]:
+    """Runs ``script MODEL INPUTS OUT META OPTIONS_JSON`` isolated; returns (outputs, META's dict).
+
+    ``place_data``: put the external data files beside the temporary model (else the worker
+    reads them from ``external_data_dir`` itself)."""
     from ..isolation import DEFAULT_TIMEOUT, run_worker, worker_command
     with tempfile.TemporaryDirectory(prefix="caffe2onnx-rt-") as tmp:
-        model_path = _write_model(model, tmp, external_data_dir)
+        model_path = _write_model(model, tmp, external_data_dir, place_data)
         paths = [model_path] + [Path(tmp, n) for n in ("inputs.npz", "out.npz", "meta.json")]
         np.savez(paths[1], **{k: np.ascontiguousarray(v, np.float32) for k, v in feeds.items()})
         cmd = worker_command(sys.executable, script, [str(p) for p in paths] + [json.dumps(dict(options))],

@@ -30,6 +30,7 @@ def run(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], *, provider: st
     check_provider(NAME, provider)
     fix = lrn_affected(onnx.__version__) and any(n.op_type == "LRN" for n in model.graph.node)
     values, meta = run_worker_script(Path(__file__).with_name("reference_worker.py"), "the onnx reference evaluator",
-                                     model, feeds, {"lrn_override": fix}, timeout, untrusted_dirs, external_data_dir)
+                                     model, feeds, {"lrn_override": fix, "data_dir": external_data_dir}, timeout,
+                                     untrusted_dirs, external_data_dir, place_data=False)
     version = meta["version"] + (" (LRN per the ONNX spec: onnx issue 7805)" if fix else "")
     return RunResult(with_aliases(model, feeds, values), "numpy", NAME, version)

@@ -1,7 +1,8 @@
 """Runs an ONNX model in onnx's ReferenceEvaluator in its own isolated, killable process.
 
 ``python -I reference_worker.py --sys-path=P MODEL.onnx INPUTS.npz OUT.npz META.json OPTIONS_JSON``:
-every graph output goes to OUT.npz, {"version"} to META.json. With ``{"lrn_override": true}``
+every graph output goes to OUT.npz, {"version"} to META.json. OPTIONS ``data_dir``: where
+the model's ONNX external data lies. With ``{"lrn_override": true}``
 LRN runs as written here from the ONNX spec, in place of onnx's own (onnx issue 7805: up to
 onnx 1.23.2 it sums the channel window only for channels below the batch size). It imports
 nothing from caffe2onnx, so the parent can stop it at its time limit.
@@ -47,8 +48,14 @@ def main(argv: list[str]) -> int:
     from onnx.reference import ReferenceEvaluator
 
     try:
-        new_ops = [spec_lrn()] if json.loads(options).get("lrn_override") else None
-        sess = ReferenceEvaluator(model_path, new_ops=new_ops)
+        opts = json.loads(options)
+        new_ops = [spec_lrn()] if opts.get("lrn_override") else None
+        # external data is read from the model's own folder (onnx refuses links to it)
+        model = onnx.load(model_path, load_external_data=False)
+        if opts.get("data_dir"):
+            from onnx.external_data_helper import load_external_data_for_model
+            load_external_data_for_model(model, opts["data_dir"])
+        sess = ReferenceEvaluator(model, new_ops=new_ops)
         with np.load(inputs_path, allow_pickle=False) as data:
             feeds = {k: data[k] for k in data.files}
         names = list(sess.output_names)
