@@ -51,10 +51,6 @@ class RunResult:
     runtime: str
     version: str
 
-    @property
-    def label(self) -> str:
-        return f"{self.runtime} {self.version}"
-
 
 def get_runtime(name: str):
     """The module running ``name``; a RuntimeUnavailable for unknown names."""
