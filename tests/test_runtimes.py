@@ -151,6 +151,8 @@ def test_provider_and_missing_runtime_refused():
         get_runtime("reference").run(_lrn_model(3, (1, 3, 2, 2)), {}, provider="cuda")
     with pytest.raises(RuntimeUnavailable, match="unknown runtime"):
         get_runtime("tvm")
+    with pytest.raises(RuntimeUnavailable, match="applies to --runtime onnxruntime only"):  # before any reference
+        validate(None, None, _lrn_model(3, (1, 3, 2, 2)), runtime="openvino", provider="auto")
     with pytest.raises(RuntimeUnavailable, match=r"pip install 'caffe2onnx\[openvino\]'"):
         require("no_such_module_caffe2onnx", "openvino", "openvino")
 

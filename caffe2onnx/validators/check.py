@@ -94,6 +94,8 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         raise ValidationError(f"the time limit must be a positive number of seconds, not {timeout}")
     if reference not in ("auto", *REFERENCES):
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
+    from .runtimes import preflight
+    preflight(runtime, provider)
     if net is None:
         net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level,
                    caffe_proto=caffe_proto, phase=phase)

@@ -59,6 +59,14 @@ def get_runtime(name: str):
     return importlib.import_module(f".{_MODULES[name]}", __name__)
 
 
+def preflight(runtime: str, provider: str) -> None:
+    """Refuses, before any reference runs, an unknown or uninstalled runtime or a provider it lacks."""
+    get_runtime(runtime)
+    check_provider(runtime, provider)
+    if runtime == "openvino":
+        require("openvino", runtime, "openvino")
+
+
 def check_provider(runtime: str, provider: str) -> None:
     """``--provider`` chooses onnxruntime's execution provider; the other runtimes run on CPU only."""
     if runtime != "onnxruntime" and provider != "cpu":
