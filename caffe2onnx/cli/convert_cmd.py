@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         from .validation import validate_converted
         # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
         reference = "numpy" if args.caffe_proto and args.validate_reference == "auto" else args.validate_reference
-        return validate_converted(net, args.output, reference, args.quiet, args.timeout)
+        return validate_converted(net, args.output, reference, args.quiet, args.timeout, args.runtime)
     return EXIT_OK
 
 

@@ -57,8 +57,11 @@ def add_net_options(p: argparse.ArgumentParser) -> None:
 def add_validate_options(p: argparse.ArgumentParser) -> None:
     """Options of every parity check (``validate`` and ``convert --validate``)."""
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"time limit of the reference run and of the onnxruntime run, each (default "
+                   help=f"time limit of the reference run and of the ONNX run (any --runtime), each (default "
                         f"{DEFAULT_TIMEOUT:g}); a run past it is killed and the exit code is 2")
+    p.add_argument("--runtime", choices=["onnxruntime", "openvino", "reference"], default="onnxruntime",
+                   help="what runs the ONNX model (default onnxruntime): openvino (CPU, f32; pip install "
+                        "'caffe2onnx[openvino]') or reference (onnx's NumPy ReferenceEvaluator: slow on big nets)")
 
 
 def shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:

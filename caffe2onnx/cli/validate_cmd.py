@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if report:
             check_output_path(report, (args.net, args.weights, args.model), what="report")
     result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
+                      runtime=args.runtime,
                       atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
                       preprocess=preprocess_from(args), input_shapes=shapes_of(args), stages=args.stage,
                       level=args.level, timeout=args.timeout,

@@ -7,12 +7,14 @@ from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, Caffe2OnnxError, one_li
 from .options import emit
 
 
-def validate_converted(net, onnx_path: str, reference: str, quiet: bool, timeout: float | None = None) -> int:
+def validate_converted(net, onnx_path: str, reference: str, quiet: bool, timeout: float | None = None,
+                       runtime: str = "onnxruntime") -> int:
     """Checks ``onnx_path`` against ``reference`` run on ``net`` (the Net it was converted from)."""
     from ..validators.check import validate
     from ..validators.report import format_table
     try:
-        result = validate(None, None, onnx_path, reference=reference, provider="cpu", net=net, timeout=timeout)
+        result = validate(None, None, onnx_path, reference=reference, provider="cpu", net=net, timeout=timeout,
+                          runtime=runtime)
     except Caffe2OnnxError as e:
         emit(f"caffe2onnx: validation could not run: {one_line(str(e))}", file=sys.stderr)
         return EXIT_ERROR

@@ -42,7 +42,7 @@ class ValidationResult:
     net: str
     onnx: str
     reference: str
-    provider: str  # the onnxruntime execution provider that actually ran
+    provider: str  # where it ran: onnxruntime's execution provider, OpenVINO's device, or numpy
     atol: float
     rtol: float
     inputs: dict[str, dict[str, Any]]  # name -> {"shape": [...], "source": "..."}
@@ -51,6 +51,8 @@ class ValidationResult:
     not_compared: list[str] = field(default_factory=list)
     first_divergence: dict[str, Any] | None = None  # layer, type, params, tensor, inputs
     seconds: dict[str, float] = field(default_factory=dict)
+    runtime: str = "onnxruntime"  # validators/runtimes: onnxruntime, openvino, reference
+    runtime_version: str = ""
 
     @property
     def passed(self) -> bool:
@@ -80,18 +82,22 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
              input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
              stages: Sequence[str] = (), level: int = 0, timeout: float | None = None,
-             caffe_proto: str | Path | None = None, phase: int | str | None = None) -> ValidationResult:
+             caffe_proto: str | Path | None = None, phase: int | str | None = None,
+             runtime: str = "onnxruntime") -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
-    ``timeout`` (seconds, default 600) limits the reference run and the onnxruntime run each.
+    ``timeout`` (seconds, default 600) limits the reference run and the ONNX run each.
+    ``runtime``: onnxruntime, openvino or reference (validators/runtimes); ``provider`` is onnxruntime's.
     """
     from ..parser import load
     if timeout is not None and not timeout > 0:
         raise ValidationError(f"the time limit must be a positive number of seconds, not {timeout}")
     if reference not in ("auto", *REFERENCES):
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
+    from .runtimes import preflight
+    preflight(runtime, provider)
     if net is None:
         net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level,
                    caffe_proto=caffe_proto, phase=phase)
@@ -118,13 +124,13 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
              if p is not None and not isinstance(p, onnx.ModelProto)]
     data_dir = None if isinstance(model, onnx.ModelProto) else str(Path(model).resolve().parent)
-    got, ran = _run_onnx(onnx_model, net, {**values, **feeds}, provider, timeout, users, data_dir)
+    got, ran = _run_onnx(onnx_model, net, {**values, **feeds}, provider, timeout, users, data_dir, runtime)
     got.update({n: values[n] for n in feeds})  # the comparison starts after the baked preprocessing
     t2 = time.perf_counter()
 
     if is_float16(onnx_model):  # its own stated tolerance (tolerances.py), on any provider
         atol, rtol = (FP16_ATOL if atol is None else atol), (FP16_RTOL if rtol is None else rtol)
-    atol, rtol = tolerances(ran, atol, rtol)
+    atol, rtol = tolerances(ran.device, atol, rtol)
     blobs, missing = [], []
     for layer in net.layers:
         for tensor in layer.outputs:
@@ -143,10 +149,11 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         raise ValidationError(f"net output(s) {', '.join(lost)} missing from the "
                               + ("reference" if lost[0] not in want else "ONNX model's tensors"))
     result = ValidationResult(
-        net=net.name or "caffe_net", onnx=onnx_name, reference=ref.name, provider=ran, atol=atol, rtol=rtol,
+        net=net.name or "caffe_net", onnx=onnx_name, reference=ref.name, provider=ran.device, atol=atol, rtol=rtol,
         inputs={n: {"shape": list(values[n].shape), "source": sources[n]} for n in net.inputs},
         outputs=tuple(net.outputs), blobs=blobs, not_compared=missing,
-        seconds={"reference": round(t1 - t0, 3), "onnx": round(t2 - t1, 3)})
+        seconds={"reference": round(t1 - t0, 3), "onnx": round(t2 - t1, 3)}, runtime=ran.runtime,
+        runtime_version=ran.version)
     if result.failures:
         result.first_divergence = _divergence(net, result.failures[0], {b.tensor: b for b in blobs})
     return result
@@ -191,19 +198,22 @@ def provider_options(provider: str) -> dict[str, dict[str, str]]:
 
 
 def _run_onnx(model: onnx.ModelProto, net: Net, values, provider: str, timeout: float | None,
-              untrusted_dirs: Sequence[str] = (), data_dir: str | None = None) -> tuple[dict[str, np.ndarray], str]:
-    from .onnx_runner import expose_tensors, run_onnx_isolated
+              untrusted_dirs: Sequence[str] = (), data_dir: str | None = None, runtime: str = "onnxruntime"):
+    """Every tensor of the net from ``runtime`` (validators/runtimes) and the RunResult it came in."""
+    from .onnx_runner import expose_tensors
+    from .runtimes import get_runtime
+    rt = get_runtime(runtime)
     exposed = expose_tensors(model, net.tensors, {n: t.shape for n, t in net.tensors.items()})
     feeds = {i.name for i in model.graph.input}
     try:
-        got, ran = run_onnx_isolated(exposed, {k: v for k, v in values.items() if k in feeds}, provider,
-                                     provider_options=provider_options(provider), timeout=timeout,
-                                     untrusted_dirs=untrusted_dirs, external_data_dir=data_dir)
-        return {**values, **got}, ran
+        ran = rt.run(exposed, {k: v for k, v in values.items() if k in feeds}, provider=provider,
+                     provider_options=provider_options(provider), timeout=timeout,
+                     untrusted_dirs=untrusted_dirs, external_data_dir=data_dir)
+        return {**values, **ran.values}, ran
     except Caffe2OnnxError:
         raise
-    except Exception as e:  # onnxruntime's own exception types
-        raise ValidationError(f"onnxruntime cannot run the model: {e}") from None
+    except Exception as e:  # the runtime's own exception types
+        raise ValidationError(f"{runtime} cannot run the model: {e}") from None
 
 
 def _divergence(net: Net, first: BlobStats, by_tensor: Mapping[str, BlobStats]) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""The ONNX side of a parity check: onnxruntime with an explicit execution provider."""
+"""The ONNX side of a parity check: onnxruntime with an explicit execution provider.
+
+The other runtimes (OpenVINO, onnx's reference evaluator) are in ``validators/runtimes``,
+which runs onnxruntime through ``run_onnx_isolated`` here."""
 from __future__ import annotations
 
 import contextlib
@@ -104,10 +107,10 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
     names = [o.name for o in sess.get_outputs()]
     feeds = {k: _feed(v) for k, v in inputs.items()}
-    return _with_aliases(model, feeds, dict(zip(names, sess.run(names, feeds)))), ran
+    return with_aliases(model, feeds, dict(zip(names, sess.run(names, feeds)))), ran
 
 
-def _with_aliases(model: onnx.ModelProto, feeds, values) -> dict[str, np.ndarray]:
+def with_aliases(model: onnx.ModelProto, feeds, values) -> dict[str, np.ndarray]:
     """The outputs, plus each tensor the converter's rewrites removed (an Identity's) as the one it equals."""
     from ..rewrites import resolve_aliases
     return {k: v for k, v in resolve_aliases(model, {**feeds, **values}).items() if k not in feeds or k in values}
@@ -160,4 +163,4 @@ def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], 
             raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
         with np.load(paths[2], allow_pickle=False) as data:
             values = {k: data[k] for k in data.files}
-    return _with_aliases(model, feeds, values), ran
+    return with_aliases(model, feeds, values), ran

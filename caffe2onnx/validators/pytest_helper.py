@@ -23,7 +23,7 @@ from .report import format_table
 def assert_onnx_matches_caffe(prototxt: str | Path, caffemodel: str | Path | None,
                               onnx_model: str | Path | onnx.ModelProto, **opts: Any) -> ValidationResult:
     """Validates like ``caffe2onnx validate``; ``opts`` are ``validate``'s keywords
-    (reference, provider, atol, rtol, inputs, input_specs, seed, preprocess, input_shapes).
+    (reference, runtime, provider, atol, rtol, inputs, input_specs, seed, preprocess, input_shapes).
     Returns the result when every blob matches."""
     result = validate(prototxt, caffemodel, onnx_model, **opts)
     if not result.passed:

@@ -3,7 +3,8 @@
 JSON (``--json FILE``), schema ``caffe2onnx.validate/1``::
 
     {"schema", "passed": bool, "net", "onnx", "reference": "caffe|numpy|opencv",
-     "provider": the onnxruntime provider that ran, "atol", "rtol",
+     "runtime": {"name": "onnxruntime|openvino|reference", "version"},
+     "provider": where it ran (onnxruntime's provider, OpenVINO's device, "numpy"), "atol", "rtol",
      "inputs": {name: {"shape", "source"}}, "outputs": [tensor, ...],
      "counts": {"compared", "passed", "failed", "not_compared"},
      "first_divergence": null or {"layer", "type", "params": {normalised layer params},
@@ -57,7 +58,8 @@ def to_json(r: ValidationResult) -> dict[str, Any]:
                  "mean_abs": _num(b.mean_abs), "cosine": _num(b.cosine)}
         first["inputs"] = [{**i, "max_abs": _num(i["max_abs"])} for i in first["inputs"]]
     return {"schema": SCHEMA, "passed": r.passed, "net": r.net, "onnx": r.onnx, "reference": r.reference,
-            "provider": r.provider, "atol": r.atol, "rtol": r.rtol, "inputs": r.inputs, "outputs": list(r.outputs),
+            "runtime": {"name": r.runtime, "version": r.runtime_version}, "provider": r.provider,
+            "atol": r.atol, "rtol": r.rtol, "inputs": r.inputs, "outputs": list(r.outputs),
             "counts": {"compared": len(r.blobs), "passed": len(r.blobs) - len(r.failures),
                        "failed": len(r.failures), "not_compared": len(r.not_compared)},
             "first_divergence": first, "blobs": [_blob_json(b) for b in r.blobs],
@@ -83,7 +85,8 @@ def to_junit(r: ValidationResult) -> str:
                        failures=str(len(r.failures)), errors="0", skipped="0",
                        time=f"{sum(r.seconds.values()):.3f}")
     props = ET.SubElement(suite, "properties")
-    for key, value in (("net", r.net), ("onnx", r.onnx), ("reference", r.reference), ("provider", r.provider),
+    for key, value in (("net", r.net), ("onnx", r.onnx), ("reference", r.reference),
+                       ("runtime", r.runtime), ("runtime_version", r.runtime_version), ("provider", r.provider),
                        ("atol", f"{r.atol:g}"), ("rtol", f"{r.rtol:g}")):
         ET.SubElement(props, "property", name=key, value=str(value))
     for b in r.blobs:
@@ -115,11 +118,17 @@ def _rows(blobs: list[BlobStats]) -> list[list[str]]:
     return [[c.ljust(w) for c, w in zip(row, widths)] for row in rows]
 
 
+def _where(r: ValidationResult) -> str:
+    if r.runtime == "onnxruntime":
+        return f"onnxruntime {r.runtime_version} provider {r.provider}".replace("  ", " ")
+    return f"runtime {r.runtime} {r.runtime_version} on {r.provider}"
+
+
 def format_table(r: ValidationResult, layers: bool = False) -> str:
     """The report for people: summary, first divergence, then every blob (``layers``) or the outputs."""
     verdict = "PASS" if r.passed else "FAIL"
     lines = [f"caffe2onnx validate: {verdict}  net '{r.net}' vs {r.onnx}",
-             f"  reference {r.reference}, onnxruntime provider {r.provider}, atol {r.atol:g}, rtol {r.rtol:g} "
+             f"  reference {r.reference}, {_where(r)}, atol {r.atol:g}, rtol {r.rtol:g} "
              "(a blob passes if max abs diff <= atol or max abs diff / max |reference| <= rtol)"]
     for name, info in r.inputs.items():
         lines.append(f"  input {name} [{'x'.join(map(str, info['shape']))}]: {info['source']}")
