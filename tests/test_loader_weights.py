@@ -130,3 +130,43 @@ def test_random_weights_are_seeded(tmp_path):
     c = caffe2onnx.load(write(tmp_path, NET), random_weights=4)
     assert all(np.array_equal(x, y) for la, lb in zip(a.layers, b.layers) for x, y in zip(la.weights, lb.weights))
     assert not np.array_equal(a.layers[0].weights[0], c.layers[0].weights[0])
+
+
+SHARED_NET = """
+layer { name: "in" type: "Input" top: "a" top: "b" input_param { shape { dim: 1 dim: 3 } shape { dim: 1 dim: 3 } } }
+layer { name: "ip_a" type: "InnerProduct" bottom: "a" top: "ya" param { name: "w" } param { name: "bias" }
+  inner_product_param { num_output: 2 } }
+layer { name: "ip_b" type: "InnerProduct" bottom: "b" top: "yb" param { name: "w" } param { name: "bias" }
+  inner_product_param { num_output: 2 } }
+"""
+
+
+def test_shared_params_are_one_blob(tmp_path):
+    """Caffe's param { name } sharing (siamese nets): random weights are the first sharer's; from a
+    caffemodel every sharer's copy is loaded into the one blob, so the last layer's wins."""
+    path = tmp_path / "shared.prototxt"
+    path.write_text(SHARED_NET)
+    net = caffe2onnx.load(path, random_weights=0)
+    a, b = net.layer("ip_a").weights, net.layer("ip_b").weights
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    w = {"ip_a": [np.ones((2, 3), np.float32), np.zeros(2, np.float32)],
+         "ip_b": [np.full((2, 3), 2, np.float32), np.ones(2, np.float32)]}
+    write_caffemodel(tmp_path / "w.caffemodel", [(n, "InnerProduct", blobs) for n, blobs in w.items()])
+    net = caffe2onnx.load(path, tmp_path / "w.caffemodel")
+    for name in ("ip_a", "ip_b"):
+        assert (net.layer(name).weights[0] == 2).all() and (net.layer(name).weights[1] == 1).all()
+
+
+def test_shared_params_last_copy_wins_in_real_caffe(tmp_path):
+    from caffe2onnx.validators.caffe_reference import caffe_available, run_caffe
+    if not caffe_available():
+        pytest.skip("needs real Caffe (pycaffe)")
+    path = tmp_path / "shared.prototxt"
+    path.write_text(SHARED_NET)
+    w = {"ip_a": [np.ones((2, 3), np.float32), np.zeros(2, np.float32)],
+         "ip_b": [np.full((2, 3), 2, np.float32), np.ones(2, np.float32)]}
+    write_caffemodel(tmp_path / "w.caffemodel", [(n, "InnerProduct", blobs) for n, blobs in w.items()])
+    x = np.arange(3, dtype=np.float32).reshape(1, 3)
+    out = run_caffe(path, tmp_path / "w.caffemodel", {"a": x, "b": x})
+    want = x @ w["ip_b"][0].T + w["ip_b"][1]
+    assert np.allclose(out[("ip_a", "ya")], want) and np.allclose(out[("ip_b", "yb")], want)

@@ -1,6 +1,8 @@
 """Builds the normalised ``Net`` from an upgraded NetParameter and optional weights."""
 from __future__ import annotations
 
+import dataclasses
+
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -78,6 +80,7 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
             weights=blobs, weight_shapes=wshapes,
             input_shapes=tuple(in_shapes), output_shapes=tuple(tensors[t].shape for t in outs),
             bottoms=tuple(layer.bottom), tops=tuple(layer.top)))
+    out_layers = _share_params([l for l in layers if l.type != "Input"], out_layers, last_wins=rng is None)
     if weight_problems:
         raise WeightMismatchError(f"{len(weight_problems)} layer(s) do not fit the caffemodel: "
                                   + summarize(weight_problems))
@@ -86,6 +89,40 @@ def build_net(param, state: State, weights: Mapping[str, list[RawBlob]] | None,
     return Net(name=param.name, inputs=tuple(names.inputs), outputs=tuple(names.outputs),
                layers=tuple(out_layers), tensors=MappingProxyType(tensors),
                reference_net=_reference_net(param.name, layers, names.inputs, shapes))
+
+
+def _share_params(raw_layers, out_layers: list[Layer], last_wins: bool) -> list[Layer]:
+    """Caffe's weight sharing: layers naming the same ``param { name }`` use one blob.
+
+    From a caffemodel every sharer's copy is loaded into that one blob, so the last layer's
+    copy wins (Net::CopyTrainedLayersFrom); random weights are the first sharer's.
+    """
+    owners: dict[str, tuple[str, np.ndarray]] = {}
+    for raw, layer in zip(raw_layers, out_layers):
+        for i, spec in enumerate(raw.param[:len(layer.weights)]):
+            if not spec.name:
+                continue
+            blob = layer.weights[i]
+            if spec.name in owners:
+                owner, first = owners[spec.name]
+                if first.shape != blob.shape:  # Caffe's STRICT share mode (PERMISSIVE: the counts)
+                    if spec.share_mode != 1 or first.size != blob.size:
+                        raise NetStructureError(
+                            f"layer '{layer.name}' (type {layer.type}) shares param '{spec.name}' with layer "
+                            f"'{owner}', but its blob {i} has shape {list(blob.shape)}, not {list(first.shape)}")
+                if not last_wins:
+                    continue
+            owners[spec.name] = (layer.name, blob)
+    if not owners:
+        return out_layers
+    out = []
+    for raw, layer in zip(raw_layers, out_layers):
+        names = [spec.name for spec in raw.param[:len(layer.weights)]]
+        if any(names):
+            weights = tuple(owners[n][1].reshape(w.shape) if n else w for n, w in zip(names, layer.weights))
+            layer = dataclasses.replace(layer, weights=weights + layer.weights[len(names):])
+        out.append(layer)
+    return out
 
 
 def _reference_net(name: str, layers, inputs: list[str], shapes: Mapping[str, Shape]) -> bytes:
