@@ -56,7 +56,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     missing = [l.name for l in net.layers if l.weight_shapes and not l.weights]
     if missing:
         raise ConversionError(f"no weights for {len(missing)} layer(s) ({', '.join(missing[:5])}"
-                              f"{', ...' if len(missing) > 5 else ''}): give a caffemodel or random weights")
+                              f"{', ...' if len(missing) > 5 else ''}): give WEIGHTS.caffemodel or --random-weights SEED")
     if dynamic_batch:
         _check_batch_axis(net)
     g = GraphBuilder(options)
@@ -72,6 +72,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     inputs = [_value_info(net, n, batch) for n in net.inputs]
     outputs = [_value_info(net, n, None if n in fixed else batch) for n in net.outputs]
     graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
+    graph.value_info.extend(_intermediate_info(net, nodes, aliases, batch, fixed))
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
                               producer_version=__version__)
@@ -90,6 +91,19 @@ def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
     elif batch is not None and shape:
         shape[0] = batch
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _intermediate_info(net: Net, nodes, aliases, batch: str | None, fixed: set[str]) -> list:
+    """value_info of every Caffe tensor the graph computes, from the converter's own shape rules.
+
+    Only tensors a node of the final graph outputs under their Caffe name: the rewrites' removed
+    tensors (``aliases``) are gone, and helper tensors of a mapping have no Caffe shape. The
+    checker's strict shape inference then cross-checks these shapes against ONNX's own rules.
+    """
+    produced = {o for node in nodes for o in node.output}
+    ends = set(net.inputs) | set(net.outputs)
+    return [_value_info(net, n, None if n in fixed else batch) for n in net.tensors
+            if n in produced and n not in ends and n not in aliases]
 
 
 def _batch_free(net: Net) -> set[str]:

@@ -39,12 +39,12 @@ def add_parser(sub) -> None:
     p.add_argument("--external-data", action="store_true", help="write the weights to OUTPUT.data (ONNX "
                    "external data); chosen automatically above protobuf's 2 GiB limit for one file")
     p.add_argument("--validate", action="store_true",
-                   help="after writing, compare every layer's output with --validate-reference on seeded "
-                        "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
-                        "numerical mismatch (the file is kept for inspection), 2 if the check cannot run")
-    p.add_argument("--validate-reference", choices=["auto", "caffe", "numpy"], default="auto",
-                   help="reference for --validate: real Caffe, the NumPy reference, or auto (caffe if "
-                        "importable, else numpy)")
+                   help="after writing, compare every layer's output with --reference on seeded random "
+                        "inputs, at batch 1 unless --batch says otherwise (see 'caffe2onnx validate'; every "
+                        "option of the check below applies); exit 1 on a numerical mismatch (the file is kept "
+                        "for inspection), 2 if the check cannot run")
+    p.add_argument("--validate-reference", dest="reference", choices=["auto", "caffe", "numpy", "opencv"],
+                   help="deprecated alias of --reference")
     add_validate_options(p)
     p.set_defaults(run=run, parser=p)
 
@@ -84,7 +84,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..converter import DEFAULT_OPSET, build
+    from ..model_info import describe, stamp
     from ..parser import load
 
     shapes = shapes_of(args)
@@ -95,19 +95,15 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.output, (args.net, args.weights))  # before reading anything
     if caffemodel is None and _is_binary(prototxt):
         prototxt, caffemodel = None, args.net
-    if caffemodel is None and args.random_weights is None:
-        args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
     size = check_input_file(caffemodel, "caffemodel", MAX_CAFFEMODEL_BYTES).st_size if caffemodel else 0
     progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES and sys.stderr.isatty())
-    opset = args.opset or DEFAULT_OPSET
     net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
     progress.step("read net and weights")
-    if args.no_detection_output:
-        from ..rewrites import without_detection_output
-        net = without_detection_output(net)
-    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold)
+    built = _build(net, args)
     progress.step("mapped layers to ONNX")
+    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, phase=args.phase, stages=args.stage,
+                                level=args.level, random_weights=args.random_weights))
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:
         emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
@@ -119,10 +115,17 @@ def run(args: argparse.Namespace) -> int:
         _summary(net, built, args, time.perf_counter() - progress.t0)
     if args.validate:
         from .validation import validate_converted
-        # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
-        reference = "numpy" if args.caffe_proto and args.validate_reference == "auto" else args.validate_reference
-        return validate_converted(net, args.output, reference, args.quiet, args.timeout)
+        return validate_converted(args, net, prototxt, caffemodel, _build)
     return EXIT_OK
+
+
+def _build(net, args: argparse.Namespace):
+    """The conversion of a loaded Net as the flags ask (also rebuilt at batch 1 by --validate)."""
+    from ..converter import DEFAULT_OPSET, build
+    if args.no_detection_output:
+        from ..rewrites import without_detection_output
+        net = without_detection_output(net)
+    return build(net, opset=args.opset or DEFAULT_OPSET, dynamic_batch=args.dynamic_batch, fold=args.fold)
 
 
 def _summary(net, built, args, seconds: float) -> None:

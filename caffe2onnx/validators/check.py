@@ -78,21 +78,28 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              input_specs: Sequence[str] = (), seed: int = 0, preprocess: Preprocess = Preprocess(),
              input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
              stages: Sequence[str] = (), level: int = 0, timeout: float | None = None,
-             caffe_proto: str | Path | None = None, phase: int | str | None = None) -> ValidationResult:
+             caffe_proto: str | Path | None = None, phase: int | str | None = None,
+             random_weights: int | None = None, batch: int | None = None) -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
     ``timeout`` (seconds, default 600) limits the reference run and the onnxruntime run each.
+    Input shapes default to the model's own (see model_info.check_shapes: the shapes convert
+    used, a symbolic batch as ``batch``, default 1); ``input_shapes`` overrides them.
+    ``random_weights``: the seed convert's ``random_weights`` used (the same seed, the same weights).
     """
     from ..parser import load
     if timeout is not None and not timeout > 0:
         raise ValidationError(f"the time limit must be a positive number of seconds, not {timeout}")
     if reference not in ("auto", *REFERENCES):
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
+    onnx_model, onnx_name = _load_onnx(model)
     if net is None:
-        net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level,
-                   caffe_proto=caffe_proto, phase=phase)
+        from ..model_info import check_shapes
+        shapes = {**check_shapes(onnx_model, batch), **(input_shapes or {})}
+        net = load(prototxt, caffemodel, input_shapes=shapes, stages=stages, level=level,
+                   caffe_proto=caffe_proto, phase=phase, random_weights=random_weights)
     # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
     ref = get_reference("numpy" if caffe_proto is not None and reference == "auto" else reference, net)
     total = 4 * sum(int(np.prod(t.shape, dtype=np.int64)) for t in net.tensors.values())
@@ -105,7 +112,6 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         if name not in net.inputs:
             raise ValidationError(f"the net has no input '{name}' (its inputs: {', '.join(net.inputs)})")
         values[name], sources[name] = np.ascontiguousarray(value, np.float32), "array"
-    onnx_model, onnx_name = _load_onnx(model)
     _check_onnx_inputs(onnx_model, values)
 
     t0 = time.perf_counter()
