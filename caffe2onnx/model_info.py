@@ -41,7 +41,7 @@ def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None,
     """The facts of one conversion, keyed as in KEYS (None values are left out)."""
     info: dict[str, Any] = {
         "source_net": _source(prototxt), "source_weights": _source(caffemodel),
-        "phase": phase, "stages": list(stages) or None, "level": level,
+        "phase": phase, "stages": list(stages), "level": level,
         "input_shapes": {n: list(net.shape(n)) for n in net.inputs},
         "random_weights_seed": random_weights, "preprocessing": dict(preprocessing) if preprocessing else None}
     return {k: v for k, v in info.items() if v is not None}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Caffe2OnnxError, one_line
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     prog = "caffe2onnx" if args.command == "convert" else f"caffe2onnx {args.command}"
+    warnings.showwarning = _show_warning
     try:
         return args.run(args)
     except Caffe2OnnxError as e:
@@ -58,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         _report(f"{prog}: internal error: {type(e).__name__}: {one_line(str(e), 300)} (a bug in caffe2onnx; "
                 "set CAFFE2ONNX_TRACEBACK=1 for details and please report it)")
         return EXIT_ERROR
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (ours and libraries') as one line, without the source location."""
+    _report(f"caffe2onnx: warning: {one_line(str(message), 400)}")
 
 
 def _report(line: str) -> None:

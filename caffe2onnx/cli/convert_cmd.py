@@ -102,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     progress.step("read net and weights")
     built = _build(net, args)
     progress.step("mapped layers to ONNX")
-    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, phase=args.phase, stages=args.stage,
+    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage,
+                                phase=args.phase or ("TEST" if prototxt else None),
                                 level=args.level, random_weights=args.random_weights))
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:

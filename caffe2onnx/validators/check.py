@@ -96,7 +96,9 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
     onnx_model, onnx_name = _load_onnx(model)
     if net is None:
-        from ..model_info import check_shapes
+        from ..model_info import check_shapes, read_info
+        info = read_info(onnx_model)  # how convert read the net, unless told otherwise
+        stages, level, phase = stages or info.get("stages", ()), level or info.get("level", 0), phase or info.get("phase")
         shapes = {**check_shapes(onnx_model, batch), **(input_shapes or {})}
         net = load(prototxt, caffemodel, input_shapes=shapes, stages=stages, level=level,
                    caffe_proto=caffe_proto, phase=phase, random_weights=random_weights)
