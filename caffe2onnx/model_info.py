@@ -63,9 +63,10 @@ def doc_string(info: Mapping[str, Any]) -> str:
 def stamp(model, info: Mapping[str, Any]) -> None:
     """Writes ``info`` as the model's doc_string and metadata_props (other props are kept)."""
     model.doc_string = doc_string(info)
-    keep = [p for p in model.metadata_props if not (p.key.startswith(PREFIX) and p.key[len(PREFIX):] in KEYS)]
+    keep = [(p.key, p.value) for p in model.metadata_props
+            if not (p.key.startswith(PREFIX) and p.key[len(PREFIX):] in KEYS)]
     del model.metadata_props[:]
-    model.metadata_props.extend(keep)
+    model.metadata_props.extend(StringStringEntryProto(key=k, value=v) for k, v in keep)
     model.metadata_props.extend(StringStringEntryProto(key=PREFIX + k, value=v if isinstance(v, str) else
                                                        json.dumps(v, sort_keys=True))
                                 for k, v in info.items())
