@@ -35,10 +35,12 @@ def _chunked(f) -> str:  # Python < 3.11
     return h.hexdigest()
 
 
-def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None, phase: str | None = None,
+def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None, phase: int | str | None = None,
              stages: Sequence[str] = (), level: int = 0, random_weights: int | None = None,
              preprocessing: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The facts of one conversion, keyed as in KEYS (None values are left out)."""
+    if isinstance(phase, int):  # caffe_pb2.Phase: TRAIN = 0, TEST = 1
+        phase = ("TRAIN", "TEST")[phase] if phase in (0, 1) else str(phase)
     info: dict[str, Any] = {
         "source_net": _source(prototxt), "source_weights": _source(caffemodel),
         "phase": phase, "stages": list(stages), "level": level,

@@ -17,7 +17,7 @@ import sys
 from typing import Callable
 
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, Caffe2OnnxError, one_line
-from .options import emit, preprocess_from, shapes_of
+from .options import emit, preprocess_from
 
 
 def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, build: Callable) -> int:
@@ -63,9 +63,8 @@ def _at_batch(args, net, prototxt, caffemodel, build: Callable):
     """(net, model, note) for the check at ``args.batch`` (default 1); see the module docstring."""
     from ..parser import load
     batch = args.batch or 1
-    given = shapes_of(args)
+    # --input-shape set the written model's shapes (already in ``net``); only the batch changes
     shapes = {n: (batch, *net.shape(n)[1:]) for n in net.inputs if net.shape(n)}
-    shapes.update({n: s for n, s in given.items() if args.batch is None})  # --input-shape then rules
     if all(tuple(net.shape(n)) == tuple(s) for n, s in shapes.items()):
         return net, args.output, ""
     try:
