@@ -125,3 +125,13 @@ def test_warnings_are_one_line(monkeypatch, capsys):
         assert main(["layers"]) == 0
         err = capsys.readouterr().err
     assert err.splitlines() == ["caffe2onnx: warning: first line | second line"]
+
+
+def test_trained_caffemodel_alone_converts_and_validates_without_flags(tmp_path):
+    from harness import corpus
+    weights = str(corpus("trained/lenet_mnist_ethereon/lenet_iter_10000.caffemodel"))  # skips without it
+    model, js = str(tmp_path / "lenet.onnx"), tmp_path / "r.json"
+    reference = "caffe" if caffe_available() else "numpy"
+    assert main(["convert", weights, "-o", model, "--input-shape", "data=2,1,28,28", "-q"]) == 0
+    assert main(["validate", weights, model, "--reference", reference, "-q", "--json", str(js)]) == 0
+    assert _report(js)["inputs"]["data"]["shape"] == [2, 1, 28, 28] and _report(js)["reference"] == reference

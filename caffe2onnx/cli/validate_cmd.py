@@ -7,6 +7,7 @@ import sys
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK
 from ..safe_io import check_output_path
 from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
+from .convert_cmd import _is_binary
 from .options import add_net_options, add_validate_options, emit, nonneg_int, preprocess_from, shapes_of
 
 EXIT_PASS = EXIT_OK
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="check an ONNX model against Caffe, layer by layer",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
                        usage="%(prog)s [options] NET (WEIGHTS | --random-weights SEED) MODEL")
-    p.add_argument("net", help="deploy .prototxt (or a .caffemodel alone)")
+    p.add_argument("net", help="deploy .prototxt (or a .caffemodel alone: then give no WEIGHTS)")
     p.add_argument("weights", nargs="?", help=".caffemodel the ONNX model was converted from "
                                               "(omit it with --random-weights)")
     p.add_argument("model", help="the .onnx model to check")
@@ -57,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from ..validators.check import validate
     from ..validators.report import format_table, write_json, write_junit
 
-    if args.weights is None and args.random_weights is None:
+    prototxt, caffemodel = args.net, args.weights
+    if caffemodel is None and args.random_weights is None and _is_binary(args.net):
+        prototxt, caffemodel = None, args.net  # a caffemodel alone: its embedded net and weights
+    if caffemodel is None and args.random_weights is None:
         args.parser.error("give NET WEIGHTS.caffemodel MODEL.onnx, or NET MODEL.onnx --random-weights SEED"
                           + _recorded_seed(args.model))
     if args.weights is not None and args.random_weights is not None:
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     for report in (args.json, args.junit):
         if report:
             check_output_path(report, (args.net, args.weights, args.model), what="report")
-    result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
+    result = validate(prototxt, caffemodel, args.model, reference=args.reference, provider=args.provider,
                       atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
                       preprocess=preprocess_from(args), input_shapes=shapes_of(args), stages=args.stage,
                       level=args.level, timeout=args.timeout, random_weights=args.random_weights, batch=args.batch,
