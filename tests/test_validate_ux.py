@@ -50,6 +50,8 @@ def test_validate_reads_shapes_and_seed_from_the_model(tmp_path, capsys):
     assert _report(js)["inputs"]["data"]["shape"] == [2, 3, 10, 10]
     assert main(["validate", net, model, "--random-weights", "8", "--reference", "numpy", "-q"]) == 1  # other seed
     capsys.readouterr()
+    assert main(["validate", net, model, "--random-weights", "7", "--batch", "1"]) == 2  # a static batch is kept
+    assert "has the static batch 2" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:  # no weights, no seed: a usage error that names the seed
         main(["validate", net, model])
     assert e.value.code == 2

@@ -96,7 +96,12 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
     onnx_model, onnx_name = _load_onnx(model)
     if net is None:
-        from ..model_info import check_shapes, read_info
+        from ..model_info import check_shapes, graph_input_shapes, read_info
+        fixed = {n: d[0] for n, d in graph_input_shapes(onnx_model).items() if d and d[0] not in (None, batch)}
+        if batch is not None and fixed:
+            name, n = next(iter(fixed.items()))
+            raise ValidationError(f"batch {batch} asked, but the model's input '{name}' has the static batch {n}: "
+                                  "only a symbolic batch (convert --dynamic-batch) can be checked at another")
         info = read_info(onnx_model)  # how convert read the net, unless told otherwise
         stages, level, phase = stages or info.get("stages", ()), level or info.get("level", 0), phase or info.get("phase")
         shapes = {**check_shapes(onnx_model, batch), **(input_shapes or {})}
