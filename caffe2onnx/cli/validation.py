@@ -28,6 +28,10 @@ def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, buil
     reference = args.reference or "auto"
     reference = "numpy" if args.caffe_proto and reference == "auto" else reference
     try:
+        from ..safe_io import check_output_path
+        for report in (args.json, args.junit):  # never over an input or the model just written
+            if report:
+                check_output_path(report, (args.net, args.weights, args.output), what="report")
         check_net, model, note = _at_batch(args, net, prototxt, caffemodel, build)
         result = validate(None, None, model, reference=reference, provider=args.provider, net=check_net,
                           atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
