@@ -82,10 +82,11 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     return BuiltModel(model, weights, node_counts=(len(g.nodes), len(nodes)))
 
 
-def _value_info(net: Net, name: str, batch: str | None) -> onnx.ValueInfoProto:
+def _value_info(net: Net, name: str, batch: str | None, types: Mapping[str, str] | None = None) -> onnx.ValueInfoProto:
     shape: list = list(net.shape(name))
     producer = net.tensors[name].producer
-    axis = DYNAMIC_AXES.get(net.layer(producer).type) if producer else None
+    kind = (types[producer] if types is not None else net.layer(producer).type) if producer else None
+    axis = DYNAMIC_AXES.get(kind) if kind else None
     if axis is not None:  # e.g. DetectionOutput: a data-dependent row count, batch axis 1
         shape[axis] = DETECTIONS_DIM
     elif batch is not None and shape:
@@ -102,7 +103,8 @@ def _intermediate_info(net: Net, nodes, aliases, batch: str | None, fixed: set[s
     """
     produced = {o for node in nodes for o in node.output}
     ends = set(net.inputs) | set(net.outputs)
-    return [_value_info(net, n, None if n in fixed else batch) for n in net.tensors
+    types = {layer.name: layer.type for layer in net.layers}  # net.layer() scans: quadratic in a long net
+    return [_value_info(net, n, None if n in fixed else batch, types) for n in net.tensors
             if n in produced and n not in ends and n not in aliases]
 
 
