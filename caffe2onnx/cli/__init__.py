@@ -39,7 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     prog = "caffe2onnx" if args.command == "convert" else f"caffe2onnx {args.command}"
-    warnings.showwarning = _show_warning
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    try:
+        return _run(args, prog)
+    finally:  # main() called in-process (tests, embedding) leaves Python's hook as it was
+        warnings.showwarning = shown
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return args.run(args)
     except Caffe2OnnxError as e:
