@@ -8,7 +8,7 @@ import time
 
 from ..errors import EXIT_OK
 from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file, check_output_path
-from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
+from .options import add_deploy_options, add_net_options, add_validate_options, emit, nonneg_int, preprocess_of, shapes_of
 
 _BIG_MODEL_BYTES = 100 << 20  # show progress for models above this size, on a terminal
 
@@ -45,6 +45,7 @@ def add_parser(sub) -> None:
                         "for inspection), 2 if the check cannot run")
     p.add_argument("--validate-reference", dest="reference", choices=["auto", "caffe", "numpy", "opencv"],
                    help="deprecated alias of --reference")
+    add_deploy_options(p)  # first: its --mean/--scale (baked) are convert's; the check's group skips them
     add_validate_options(p)
     p.set_defaults(run=run, parser=p)
 
@@ -126,7 +127,8 @@ def _build(net, args: argparse.Namespace):
     if args.no_detection_output:
         from ..rewrites import without_detection_output
         net = without_detection_output(net)
-    return build(net, opset=args.opset or DEFAULT_OPSET, dynamic_batch=args.dynamic_batch, fold=args.fold)
+    return build(net, opset=args.opset or DEFAULT_OPSET, dynamic_batch=args.dynamic_batch, fold=args.fold,
+                 preprocess=preprocess_of(args), fp16=args.fp16, fp16_io=args.fp16_io)
 
 
 def _summary(net, built, args, seconds: float) -> None:

@@ -145,3 +145,33 @@ def silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def add_deploy_options(p: argparse.ArgumentParser) -> None:
+    """``convert``: Caffe's input preprocessing baked into the graph (see rewrites/preprocess.py)."""
+    g = p.add_argument_group("deployable model: the input takes the raw image, the graph preprocesses it")
+    g.add_argument("--mean", type=_means, metavar="M[,M,M]",
+                   help="subtract this mean, in the net's channel order (BGR for most Caffe models)")
+    g.add_argument("--scale", type=float, default=1.0, help="then multiply by this (Caffe's transform_param scale)")
+    g.add_argument("--input-order", choices=["bgr", "rgb"], default="bgr",
+                   help="channel order of the model input; rgb is flipped to the net's BGR")
+    g.add_argument("--input-layout", choices=["nchw", "nhwc"], default="nchw", help="layout of the model input")
+    g.add_argument("--input-dtype", choices=["float32", "uint8"], default="float32", help="type of the model input")
+    g.add_argument("--fp16", action="store_true", help="float16 weights and compute, float32 inputs/outputs "
+                   "(needs onnxconverter-common: the [fp16] extra); --validate uses the fp16 tolerances")
+    g.add_argument("--fp16-io", action="store_true", help="with --fp16: float16 inputs and outputs too")
+
+
+def _means(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 104,117,123, not {text!r}") \
+            from None
+
+
+def preprocess_of(args: argparse.Namespace):
+    """The InputPreprocess the deploy options ask for (None if they ask for nothing)."""
+    from ..rewrites.preprocess import InputPreprocess
+    spec = InputPreprocess(args.mean, args.scale, args.input_order, args.input_layout, args.input_dtype)
+    return None if spec.is_identity else spec

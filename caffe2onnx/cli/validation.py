@@ -17,7 +17,7 @@ import sys
 from typing import Callable
 
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, Caffe2OnnxError, one_line
-from .options import emit, preprocess_from
+from .options import emit
 
 
 def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, build: Callable) -> int:
@@ -35,7 +35,7 @@ def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, buil
         check_net, model, note = _at_batch(args, net, prototxt, caffemodel, build)
         result = validate(None, None, model, reference=reference, provider=args.provider, net=check_net,
                           atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
-                          preprocess=preprocess_from(args), timeout=args.timeout, caffe_proto=args.caffe_proto)
+                          preprocess=_check_preprocess(args), timeout=args.timeout, caffe_proto=args.caffe_proto)
         if not isinstance(model, str):  # the report names the file the check stands for
             result.onnx = f"{args.output} (as built at batch {args.batch or 1})"
     except Caffe2OnnxError as e:
@@ -81,3 +81,10 @@ def _at_batch(args, net, prototxt, caffemodel, build: Callable):
     if args.dynamic_batch:
         return small, args.output, f" at batch {batch}"
     return small, build(small, args).to_proto(), f" at batch {batch} (a model built the same way)"
+
+
+def _check_preprocess(args: argparse.Namespace):
+    """--input images' preprocessing: in convert, --mean/--scale are the baked ones (deploy options),
+    which the check applies to the reference's input by itself (validators/baked.py)."""
+    from ..validators.inputs import Preprocess
+    return Preprocess(None, args.mean_file, 1.0, args.channel_order)

@@ -103,6 +103,10 @@ class ReshapeParams:
     dims: tuple[int, ...]  # Caffe's spec (0 copies, -1 infers); resolved to the output shape by infer()
     axis: int
     num_axes: int
+    # the output axis whose size scales with the input's axis 0 (the batch) when Caffe reshapes at run
+    # time: 0 when copied or untouched, the -1 axis when the batch is folded into it, None when explicit
+    # dims fix it (set by infer; --dynamic-batch uses it)
+    batch_axis: int | None = 0
 
 
 @SPECS.register
@@ -149,7 +153,16 @@ class Reshape(Spec):
             out[out.index(-1)] = count(shape) // known
         if count(out) != count(shape):
             raise LayerProblem("shape", f"{list(shape)} ({count(shape)} elements) cannot become {out}")
-        return Inferred([tuple(out)], [], ReshapeParams(tuple(out), 0, -1))
+        return Inferred([tuple(out)], [], ReshapeParams(tuple(out), 0, -1, _batch_axis(params, start, end)))
+
+
+def _batch_axis(params: ReshapeParams, start: int, end: int) -> int | None:
+    """Where Caffe's reshape puts the input's axis 0 (see ReshapeParams.batch_axis)."""
+    if start > 0 or (params.dims and params.dims[0] == 0):
+        return 0
+    if end == 0:  # dims inserted before axis 0: it moves, and a -1 would be inferred from it too
+        return len(params.dims) if -1 not in params.dims else None
+    return params.dims.index(-1) if -1 in params.dims else None
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,24 @@ def concat(layer: Layer, g: GraphBuilder) -> None:
 @MAPPINGS.register("Flatten")
 def flatten(layer: Layer, g: GraphBuilder) -> None:
     """Collapses axes [axis, end_axis] into one; the data order is unchanged."""
-    g.reshape(layer.inputs[0], list(layer.output_shapes[0]), list(layer.outputs))
+    _reshape(layer, g, list(layer.output_shapes[0]), 0)
 
 
 @MAPPINGS.register("Reshape")
 def reshape(layer: Layer, g: GraphBuilder) -> None:
     """Reshape to the resolved output shape (Caffe's 0 / -1 / axis / num_axes already applied)."""
-    g.reshape(layer.inputs[0], list(layer.params.dims), list(layer.outputs))
+    _reshape(layer, g, list(layer.params.dims), layer.params.batch_axis)
+
+
+def _reshape(layer: Layer, g: GraphBuilder, dims: list[int], batch_axis: int | None) -> None:
+    """With a dynamic batch, the one axis that carries it (kept at 0, or folded into another axis as
+    Caffe's -1 or Flatten over axis 0 fold it) is inferred by ONNX's -1: every other axis is static."""
+    kept = dims[:1] == list(layer.input_shapes[0][:1])  # a leading batch-sized axis stays the batch (copied)
+    if not g.options.dynamic_batch or kept or batch_axis is None:  # None: refused by the converter's check
+        g.reshape(layer.inputs[0], dims, list(layer.outputs))
+        return
+    dims[batch_axis] = -1
+    g.node("Reshape", [layer.inputs[0], g.const(dims, "shape", np.int64)], list(layer.outputs))
 
 
 @MAPPINGS.register("Slice")

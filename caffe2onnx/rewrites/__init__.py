@@ -12,6 +12,8 @@ and make it lean for runtimes without changing its numbers beyond rounding:
   element-wise ops, which onnxruntime's CPU runs 2-2.5x faster than its LRN kernel.
 * ``fold.fold_affine`` (``--fold``): per-channel Mul/Add (BatchNorm, Scale, Bias)
   folded into the preceding Conv/Gemm weights.
+* ``preprocess.bake_preprocess`` (``--mean/--scale/--input-order/--input-layout/--input-dtype``):
+  the raw image in, Caffe's input preprocessing in the graph.
 
 The converter reports node counts before and after.
 """
@@ -61,7 +63,7 @@ class Graph:
         return None
 
 
-def rewrite(net, g, opset: int, batch: str | None, *, lean: bool = True, fold: bool = False):
+def rewrite(net, g, opset: int, batch: str | None, *, lean: bool = True, fold: bool = False, preprocess=None):
     """The converter's entry: a GraphBuilder's nodes, constants and weights for ``net``, rewritten;
     returns (nodes, constants, weights, aliases)."""
     shapes = {n: (batch, *t.shape[1:]) if batch and t.shape else tuple(t.shape) for n, t in net.tensors.items()}
@@ -71,6 +73,9 @@ def rewrite(net, g, opset: int, batch: str | None, *, lean: bool = True, fold: b
         graph = drop_identities_and_lrn(graph)
     if fold:
         graph = fold_affine(graph)
+    if preprocess is not None:  # last: the passes above see the net's own input
+        from .preprocess import bake_preprocess
+        graph = bake_preprocess(graph, preprocess)
     return list(graph.nodes), list(graph.constants), list(graph.weights), dict(graph.aliases)
 
 

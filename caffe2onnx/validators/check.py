@@ -22,6 +22,8 @@ from ..ir import Net
 from .compare import BlobStats, compare_blob, compare_detections, tolerances
 from .inputs import Preprocess, make_inputs
 from .references import REFERENCES, get_reference
+from .tolerances import FP16_ATOL, FP16_RTOL
+from ..rewrites.fp16 import is_float16
 
 
 # The reference and onnxruntime each hold every blob of the net (all are compared): the
@@ -119,7 +121,9 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         if name not in net.inputs:
             raise ValidationError(f"the net has no input '{name}' (its inputs: {', '.join(net.inputs)})")
         values[name], sources[name] = np.ascontiguousarray(value, np.float32), "array"
-    _check_onnx_inputs(onnx_model, values)
+    from .baked import baked_feeds
+    feeds = baked_feeds(onnx_model, net, values, sources, input_specs, seed)  # raw images, if baked
+    _check_onnx_inputs(onnx_model, {**values, **feeds})
 
     t0 = time.perf_counter()
     want = ref.run(net, prototxt, caffemodel, values, timeout=timeout)
@@ -127,9 +131,12 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
     users = [str(Path(p).resolve().parent) for p in (prototxt, caffemodel, model)
              if p is not None and not isinstance(p, onnx.ModelProto)]
     data_dir = None if isinstance(model, onnx.ModelProto) else str(Path(model).resolve().parent)
-    got, ran = _run_onnx(onnx_model, net, values, provider, timeout, users, data_dir)
+    got, ran = _run_onnx(onnx_model, net, {**values, **feeds}, provider, timeout, users, data_dir)
+    got.update({n: values[n] for n in feeds})  # the comparison starts after the baked preprocessing
     t2 = time.perf_counter()
 
+    if is_float16(onnx_model):  # its own stated tolerance (tolerances.py), on any provider
+        atol, rtol = (FP16_ATOL if atol is None else atol), (FP16_RTOL if rtol is None else rtol)
     atol, rtol = tolerances(ran, atol, rtol)
     blobs, missing = [], []
     for layer in net.layers:

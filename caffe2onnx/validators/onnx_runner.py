@@ -49,9 +49,11 @@ def expose_tensors(model: onnx.ModelProto, names: Iterable[str], shapes: Mapping
     out.CopyFrom(model)
     present = {o.name for o in out.graph.output} | {i.name for i in out.graph.input}
     produced = {o for n in out.graph.node for o in n.output}
+    types = {v.name: v.type.tensor_type.elem_type for v in out.graph.value_info}  # float16 in --fp16 models
     for name in names:
         if name not in present and name in produced:
-            out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(shapes[name])))
+            out.graph.output.append(helper.make_tensor_value_info(name, types.get(name, TensorProto.FLOAT),
+                                                                  list(shapes[name])))
     return out
 
 
@@ -101,7 +103,7 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
     if provider != "auto" and ran != PROVIDERS[provider]:
         raise ProviderUnavailable(f"onnxruntime fell back to {ran} instead of {PROVIDERS[provider]}")
     names = [o.name for o in sess.get_outputs()]
-    feeds = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+    feeds = {k: _feed(v) for k, v in inputs.items()}
     return _with_aliases(model, feeds, dict(zip(names, sess.run(names, feeds)))), ran
 
 
@@ -109,6 +111,12 @@ def _with_aliases(model: onnx.ModelProto, feeds, values) -> dict[str, np.ndarray
     """The outputs, plus each tensor the converter's rewrites removed (an Identity's) as the one it equals."""
     from ..rewrites import resolve_aliases
     return {k: v for k, v in resolve_aliases(model, {**feeds, **values}).items() if k not in feeds or k in values}
+
+
+def _feed(v) -> np.ndarray:
+    """float32, except the raw uint8/float16 inputs of a model with baked preprocessing or --fp16-io."""
+    v = np.asarray(v)
+    return np.ascontiguousarray(v, v.dtype if v.dtype in (np.uint8, np.float16) else np.float32)
 
 
 class OnnxRunError(Caffe2OnnxError):
@@ -132,7 +140,7 @@ def run_onnx_isolated(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], 
     from .isolation import DEFAULT_TIMEOUT, run_worker, worker_command
     providers = resolve_provider(provider)
     options = [dict((provider_options or {}).get(p, {})) for p in providers]
-    feeds = {k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()}
+    feeds = {k: _feed(v) for k, v in inputs.items()}
     with tempfile.TemporaryDirectory(prefix="caffe2onnx-ort-") as tmp:
         paths = [Path(tmp, n) for n in ("model.onnx", "inputs.npz", "out.npz", "meta.json")]
         paths[0].write_bytes(model.SerializeToString())
