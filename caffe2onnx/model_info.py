@@ -16,8 +16,8 @@ from .onnx_lite import StringStringEntryProto
 
 PREFIX = "caffe2onnx."
 # keys this module writes (the graph rewrites add "caffe2onnx.aliases" themselves)
-KEYS = ("source_net", "source_weights", "phase", "stages", "level", "input_shapes", "random_weights_seed",
-        "preprocessing")
+# (baked preprocessing is recorded by rewrites/preprocess.py under "caffe2onnx.preprocess.")
+KEYS = ("source_net", "source_weights", "phase", "stages", "level", "input_shapes", "random_weights_seed")
 _CHUNK = 1 << 20
 
 
@@ -36,8 +36,7 @@ def _chunked(f) -> str:  # Python < 3.11
 
 
 def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None, phase: int | str | None = None,
-             stages: Sequence[str] = (), level: int = 0, random_weights: int | None = None,
-             preprocessing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             stages: Sequence[str] = (), level: int = 0, random_weights: int | None = None) -> dict[str, Any]:
     """The facts of one conversion, keyed as in KEYS (None values are left out)."""
     if isinstance(phase, int):  # caffe_pb2.Phase: TRAIN = 0, TEST = 1
         phase = ("TRAIN", "TEST")[phase] if phase in (0, 1) else str(phase)
@@ -45,7 +44,7 @@ def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None,
         "source_net": _source(prototxt), "source_weights": _source(caffemodel),
         "phase": phase, "stages": list(stages), "level": level,
         "input_shapes": {n: list(net.shape(n)) for n in net.inputs},
-        "random_weights_seed": random_weights, "preprocessing": dict(preprocessing) if preprocessing else None}
+        "random_weights_seed": random_weights}
     return {k: v for k, v in info.items() if v is not None}
 
 

@@ -87,3 +87,15 @@ def test_value_info_after_rewrites_and_with_a_symbolic_batch(tmp_path, flags):
     if "--dynamic-batch" in flags:
         assert all(vi.type.tensor_type.shape.dim[0].dim_param == "N" for vi in model.graph.value_info)
     _strict(model)
+
+
+def test_baked_preprocessing_is_kept_beside_our_metadata_and_validates_without_flags(tmp_path):
+    net_path = tmp_path / "net.prototxt"
+    net_path.write_text(NET)
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(net_path), "--random-weights", "3", "-o", str(out), "-q", "--mean", "104,117,123",
+                 "--input-layout", "nhwc", "--input-dtype", "uint8", "--dynamic-batch"]) == 0
+    props = _props(onnx.load(out))
+    assert props["caffe2onnx.preprocess.input"] == "data" and "caffe2onnx.input_shapes" in props
+    # Caffe's NCHW shapes come from the metadata, not from the NHWC uint8 graph input
+    assert main(["validate", str(net_path), str(out), "--random-weights", "3", "--reference", "numpy", "-q"]) == 0
