@@ -58,7 +58,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     missing = [l.name for l in net.layers if l.weight_shapes and not l.weights]
     if missing:
         raise ConversionError(f"no weights for {len(missing)} layer(s) ({', '.join(missing[:5])}"
-                              f"{', ...' if len(missing) > 5 else ''}): give a caffemodel or random weights")
+                              f"{', ...' if len(missing) > 5 else ''}): give WEIGHTS.caffemodel or --random-weights SEED")
     folded = _check_batch_axis(net) if dynamic_batch else {}
     g = GraphBuilder(options)
     taken = set(net.tensors)
@@ -78,6 +78,7 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
         inputs, props = _raw_inputs(net, inputs, preprocess)
     outputs = [_value_info(net, n, None if n in fixed else batch, folded.get(n)) for n in net.outputs]
     graph = helper.make_graph(nodes, net.name or "caffe_net", inputs, outputs, constants)
+    graph.value_info.extend(_intermediate_info(net, nodes, aliases, batch, fixed, folded))
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="caffe2onnx",
                               producer_version=__version__)
@@ -96,20 +97,36 @@ def build(net: Net, opset: int = DEFAULT_OPSET, dynamic_batch: bool = False,
     return built
 
 
-def _value_info(net: Net, name: str, batch: str | None, folded: tuple[int, int] | None = None
-                ) -> onnx.ValueInfoProto:
+def _value_info(net: Net, name: str, batch: str | None, folded: tuple[int, int] | None = None,
+                types: Mapping[str, str] | None = None) -> onnx.ValueInfoProto:
     shape: list = list(net.shape(name))
     if folded is not None:  # the batch folded into an axis by a Reshape/Flatten: that axis is N*k
         axis, k = folded
         shape[axis] = batch if k == 1 else f"{batch}*{k}"
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
     producer = net.tensors[name].producer
-    axis = DYNAMIC_AXES.get(net.layer(producer).type) if producer else None
+    kind = (types[producer] if types is not None else net.layer(producer).type) if producer else None
+    axis = DYNAMIC_AXES.get(kind) if kind else None
     if axis is not None:  # e.g. DetectionOutput: a data-dependent row count, batch axis 1
         shape[axis] = DETECTIONS_DIM
     elif batch is not None and shape:
         shape[0] = batch
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _intermediate_info(net: Net, nodes, aliases, batch: str | None, fixed: set[str],
+                       folded: Mapping[str, tuple[int, int]]) -> list:
+    """value_info of every Caffe tensor the graph computes, from the converter's own shape rules.
+
+    Only tensors a node of the final graph outputs under their Caffe name: the rewrites' removed
+    tensors (``aliases``) are gone, and helper tensors of a mapping have no Caffe shape. The
+    checker's strict shape inference then cross-checks these shapes against ONNX's own rules.
+    """
+    produced = {o for node in nodes for o in node.output}
+    ends = set(net.inputs) | set(net.outputs)
+    types = {layer.name: layer.type for layer in net.layers}  # net.layer() scans: quadratic in a long net
+    return [_value_info(net, n, None if n in fixed else batch, folded.get(n), types) for n in net.tensors
+            if n in produced and n not in ends and n not in aliases]
 
 
 def _raw_inputs(net: Net, inputs: list, spec) -> tuple[list, dict[str, str]]:
@@ -180,10 +197,14 @@ def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemo
 
     ``output`` must not be (or resolve to) an input; it is checked before anything is read.
     """
+    from .model_info import describe, stamp
     check_output_path(output, (prototxt, caffemodel))
     net = load(prototxt, caffemodel, **load_options)
     built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold,
                   preprocess=preprocess, fp16=fp16)
+    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, phase=load_options.get("phase"),
+                                stages=load_options.get("stages", ()), level=load_options.get("level", 0),
+                                random_weights=load_options.get("random_weights")))
     built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Caffe2OnnxError, one_line
@@ -38,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_ERROR
     prog = "caffe2onnx" if args.command == "convert" else f"caffe2onnx {args.command}"
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    try:
+        return _run(args, prog)
+    finally:  # main() called in-process (tests, embedding) leaves Python's hook as it was
+        warnings.showwarning = shown
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
     try:
         return args.run(args)
     except Caffe2OnnxError as e:
@@ -58,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         _report(f"{prog}: internal error: {type(e).__name__}: {one_line(str(e), 300)} (a bug in caffe2onnx; "
                 "set CAFFE2ONNX_TRACEBACK=1 for details and please report it)")
         return EXIT_ERROR
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (ours and libraries') as one line, without the source location."""
+    _report(f"caffe2onnx: warning: {one_line(str(message), 400)}")
 
 
 def _report(line: str) -> None:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 from ..errors import EXIT_OK
 from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file, check_output_path
-from .options import add_deploy_options, add_net_options, add_validate_options, emit, nonneg_int, preprocess_of, shapes_of
+from .options import (add_deploy_options, add_net_options, add_validate_options, cut_net, emit, is_binary, nonneg_int,
+                      preprocess_of, shapes_of)
 
 _BIG_MODEL_BYTES = 100 << 20  # show progress for models above this size, on a terminal
 
@@ -39,28 +39,15 @@ def add_parser(sub) -> None:
     p.add_argument("--external-data", action="store_true", help="write the weights to OUTPUT.data (ONNX "
                    "external data); chosen automatically above protobuf's 2 GiB limit for one file")
     p.add_argument("--validate", action="store_true",
-                   help="after writing, compare every layer's output with --validate-reference on seeded "
-                        "random inputs (CPU, default tolerances of 'caffe2onnx validate'); exit 1 on a "
-                        "numerical mismatch (the file is kept for inspection), 2 if the check cannot run")
-    p.add_argument("--validate-reference", choices=["auto", "caffe", "numpy"], default="auto",
-                   help="reference for --validate: real Caffe, the NumPy reference, or auto (caffe if "
-                        "importable, else numpy)")
+                   help="after writing, compare every layer's output with --reference on seeded random "
+                        "inputs, at batch 1 unless --batch says otherwise (see 'caffe2onnx validate'; every "
+                        "option of the check below applies); exit 1 on a numerical mismatch (the file is kept "
+                        "for inspection), 2 if the check cannot run")
+    p.add_argument("--validate-reference", dest="reference", choices=["auto", "caffe", "numpy", "opencv"],
+                   help="deprecated alias of --reference")
+    add_deploy_options(p)  # first: its --mean/--scale (baked) are convert's; the check's group skips them
     add_validate_options(p)
-    add_deploy_options(p)
     p.set_defaults(run=run, parser=p)
-
-
-def _is_binary(path: str) -> bool:
-    check_input_file(path, "net", MAX_CAFFEMODEL_BYTES)  # never open a FIFO or a device
-    if path.endswith(".caffemodel"):
-        return True
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        head = f.read(4096)
-    # Protobuf's binary form is full of control bytes (tags, lengths); a text prototxt with a
-    # stray NUL is not, and is read as text so that the error names the NUL byte.
-    control = sum(1 for b in head if b < 0x20 and b not in b"\t\n\r")
-    return b"\0" in head and control > max(2, len(head) // 100)
 
 
 class _Progress:
@@ -85,7 +72,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..converter import DEFAULT_OPSET, build
+    from ..model_info import describe, stamp
     from ..parser import load
 
     shapes = shapes_of(args)
@@ -94,22 +81,19 @@ def run(args: argparse.Namespace) -> int:
         args.parser.error("give WEIGHTS.caffemodel or --random-weights SEED, not both")
     args.error_note = f" (nothing written to {args.output})"
     check_output_path(args.output, (args.net, args.weights))  # before reading anything
-    if caffemodel is None and _is_binary(prototxt):
+    if caffemodel is None and is_binary(prototxt):
         prototxt, caffemodel = None, args.net
-    if caffemodel is None and args.random_weights is None:
-        args.parser.error("give WEIGHTS.caffemodel, or --random-weights SEED for a structure-only model")
     size = check_input_file(caffemodel, "caffemodel", MAX_CAFFEMODEL_BYTES).st_size if caffemodel else 0
     progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES and sys.stderr.isatty())
-    opset = args.opset or DEFAULT_OPSET
     net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
                stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
     progress.step("read net and weights")
-    if args.no_detection_output:
-        from ..rewrites import without_detection_output
-        net = without_detection_output(net)
-    built = build(net, opset=opset, dynamic_batch=args.dynamic_batch, fold=args.fold, preprocess=preprocess_of(args),
-                  fp16=args.fp16, fp16_io=args.fp16_io)
+    net = cut_net(net, args)  # the summary and --validate see the net the model computes
+    built = _build(net, args)
     progress.step("mapped layers to ONNX")
+    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage,
+                                phase=args.phase or ("TEST" if prototxt else None),
+                                level=args.level, random_weights=args.random_weights))
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:
         emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
@@ -121,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
         _summary(net, built, args, time.perf_counter() - progress.t0)
     if args.validate:
         from .validation import validate_converted
-        # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
-        reference = "numpy" if args.caffe_proto and args.validate_reference == "auto" else args.validate_reference
-        return validate_converted(net, args.output, reference, args.quiet, args.timeout, args.runtime)
+        return validate_converted(args, net, prototxt, caffemodel, _build)
     return EXIT_OK
+
+
+def _build(net, args: argparse.Namespace):
+    """The conversion of a loaded Net as the flags ask (also rebuilt at batch 1 by --validate)."""
+    from ..converter import DEFAULT_OPSET, build
+    return build(net, opset=args.opset or DEFAULT_OPSET, dynamic_batch=args.dynamic_batch, fold=args.fold,
+                 preprocess=preprocess_of(args), fp16=args.fp16, fp16_io=args.fp16_io)
 
 
 def _summary(net, built, args, seconds: float) -> None:

@@ -55,13 +55,76 @@ def add_net_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_validate_options(p: argparse.ArgumentParser) -> None:
-    """Options of every parity check (``validate`` and ``convert --validate``)."""
-    p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help=f"time limit of the reference run and of the ONNX run (any --runtime), each (default "
-                        f"{DEFAULT_TIMEOUT:g}); a run past it is killed and the exit code is 2")
-    p.add_argument("--runtime", choices=["onnxruntime", "openvino", "reference"], default="onnxruntime",
-                   help="what runs the ONNX model (default onnxruntime): openvino (CPU, f32; pip install "
-                        "'caffe2onnx[openvino]') or reference (onnx's NumPy ReferenceEvaluator: slow on big nets)")
+    """Options of every parity check: ``validate`` and ``convert --validate`` get them from here only.
+
+    An option the subcommand already defines (e.g. a convert flag of the same name) is left to it.
+    """
+    from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
+    g = p.add_argument_group("parity check (validate, convert --validate)")
+    add = _adder(p, g)
+    add("--reference", choices=["auto", "caffe", "numpy", "opencv"], default="auto",
+        help="what computes the expected numbers: real Caffe (pycaffe), caffe2onnx's NumPy "
+             "re-implementation, or OpenCV's Caffe importer (optional; deviates from Caffe: "
+             "ignores LRN k). auto: caffe if importable, else numpy")
+    add("--provider", choices=["auto", "cpu", "cuda", "tensorrt"], default="cpu",
+        help="onnxruntime execution provider (default cpu). An explicit choice never falls back: "
+             "cuda without a CUDA provider exits 2. auto prefers CUDA. The report names the provider that ran")
+    add("--layers", action="store_true", help="show every layer's blob, not only the outputs")
+    add("--atol", type=float, help=f"absolute tolerance on max abs diff (default {CPU_ATOL:g} on CPU, "
+                                   f"{GPU_ATOL:g} on CUDA/TensorRT)")
+    add("--rtol", type=float, help=f"tolerance on max abs diff / max |reference| (default "
+                                   f"{CPU_RTOL:g} on CPU, {GPU_RTOL:g} on CUDA/TensorRT)")
+    add("--json", metavar="FILE", help="write the full report as JSON")
+    add("--junit", metavar="FILE", help="write JUnit XML: one testcase per compared blob")
+    add("--batch", type=positive_int, default=None, metavar="N",
+        help="batch size of the check (default 1) for inputs whose batch is symbolic in the model "
+             "(validate) or that the net allows to change (convert --validate)")
+    add("--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help=f"time limit of the reference run and of the ONNX run (any --runtime), each (default "
+             f"{DEFAULT_TIMEOUT:g}); a run past it is killed and the exit code is 2")
+    add("--runtime", choices=["onnxruntime", "openvino", "reference"], default="onnxruntime",
+        help="what runs the ONNX model (default onnxruntime): openvino (CPU, f32; pip install "
+             "'caffe2onnx[openvino]') or reference (onnx's NumPy ReferenceEvaluator: slow on big nets)")
+    i = p.add_argument_group("inputs of the check (default: seeded standard-normal noise)")
+    add = _adder(p, i)
+    add("--input", action="append", default=[], metavar="[NAME=]FILE",
+        help="NAME=file.npy, file.npz (keys name the inputs), or NAME=image.jpg (repeatable); "
+             "arrays load with allow_pickle=False and are used as they are")
+    add("--seed", type=nonneg_int, default=0, help="seed of the random inputs (default 0)")
+    add("--mean", metavar="V[,V,V]", help="images: per-channel mean to subtract, in the net's channel "
+                                          "order, e.g. 104,117,123")
+    add("--mean-file", metavar="FILE", help="images: mean.binaryproto to subtract (centre-cropped)")
+    add("--scale", type=float, default=1.0, help="images: multiply by this after the mean (default 1)")
+    add("--channel-order", choices=["bgr", "rgb"], default="bgr",
+        help="images: channel order the net expects (default bgr, as Caffe/OpenCV decode)")
+
+
+def _adder(p: argparse.ArgumentParser, group):
+    """group.add_argument, skipping flags the parser already has (a subcommand's own meaning wins)."""
+    def add(flag: str, **kw) -> None:
+        if flag not in p._option_string_actions:  # argparse would raise on the clash
+            group.add_argument(flag, **kw)
+    return add
+
+
+def positive_int(text: str) -> int:
+    value = nonneg_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected a whole number >= 1, not 0")
+    return value
+
+
+def preprocess_from(args: argparse.Namespace):
+    """The image preprocessing of the check's --input images."""
+    from ..validators.inputs import Preprocess
+    mean = getattr(args, "mean", None)
+    if isinstance(mean, str):
+        try:
+            mean = tuple(float(v) for v in mean.split(","))
+        except ValueError:
+            args.parser.error(f"--mean {args.mean!r}: expected numbers, e.g. 104,117,123")
+    return Preprocess(mean, getattr(args, "mean_file", None), getattr(args, "scale", 1.0),
+                      getattr(args, "channel_order", "bgr"))
 
 
 def shapes_of(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
@@ -115,3 +178,26 @@ def preprocess_of(args: argparse.Namespace):
     from ..rewrites.preprocess import InputPreprocess
     spec = InputPreprocess(args.mean, args.scale, args.input_order, args.input_layout, args.input_dtype)
     return None if spec.is_identity else spec
+
+
+def is_binary(path: str) -> bool:
+    """A caffemodel given where a prototxt goes (convert and validate read it alone)."""
+    from ..safe_io import MAX_CAFFEMODEL_BYTES, check_input_file
+    check_input_file(path, "net", MAX_CAFFEMODEL_BYTES)  # never open a FIFO or a device
+    if path.endswith(".caffemodel"):
+        return True
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        head = f.read(4096)
+    # Protobuf's binary form is full of control bytes (tags, lengths); a text prototxt with a
+    # stray NUL is not, and is read as text so that the error names the NUL byte.
+    control = sum(1 for b in head if b < 0x20 and b not in b"\t\n\r")
+    return b"\0" in head and control > max(2, len(head) // 100)
+
+
+def cut_net(net, args: argparse.Namespace):
+    """The loaded Net, stopped before DetectionOutput with --no-detection-output."""
+    if not args.no_detection_output:
+        return net
+    from ..rewrites import without_detection_output
+    return without_detection_output(net)

@@ -7,7 +7,7 @@ import sys
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK
 from ..safe_io import check_output_path
 from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
-from .options import add_net_options, add_validate_options, emit, nonneg_int, shapes_of
+from .options import add_net_options, add_validate_options, emit, is_binary, nonneg_int, preprocess_from, shapes_of
 
 EXIT_PASS = EXIT_OK
 
@@ -38,69 +38,41 @@ a run past the time limit).
 
 def add_parser(sub) -> None:
     p = sub.add_parser("validate", help="check an ONNX model against Caffe, layer by layer",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("net", help="deploy .prototxt")
-    p.add_argument("weights", help=".caffemodel the ONNX model was converted from")
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="%(prog)s [options] NET (WEIGHTS | --random-weights SEED) MODEL")
+    p.add_argument("net", help="deploy .prototxt (or a .caffemodel alone: then give no WEIGHTS)")
+    p.add_argument("weights", nargs="?", help=".caffemodel the ONNX model was converted from "
+                                              "(omit it with --random-weights)")
     p.add_argument("model", help="the .onnx model to check")
-    p.add_argument("--reference", choices=["auto", "caffe", "numpy", "opencv"], default="auto",
-                   help="what computes the expected numbers: real Caffe (pycaffe), caffe2onnx's NumPy "
-                        "re-implementation, or OpenCV's Caffe importer (optional; deviates from Caffe: "
-                        "ignores LRN k). auto: caffe if importable, else numpy")
-    p.add_argument("--provider", choices=["auto", "cpu", "cuda", "tensorrt"], default="cpu",
-                   help="onnxruntime execution provider (default cpu). An explicit choice never falls back: "
-                        "cuda without a CUDA provider exits 2. auto prefers CUDA. The report names the "
-                        "provider that ran")
-    p.add_argument("--layers", action="store_true", help="show every layer's blob, not only the outputs")
-    p.add_argument("--atol", type=float, help=f"absolute tolerance on max abs diff (default {CPU_ATOL:g} on CPU, "
-                                              f"{GPU_ATOL:g} on CUDA/TensorRT)")
-    p.add_argument("--rtol", type=float, help=f"tolerance on max abs diff / max |reference| (default "
-                                              f"{CPU_RTOL:g} on CPU, {GPU_RTOL:g} on CUDA/TensorRT)")
-    p.add_argument("--json", metavar="FILE", help="write the full report as JSON")
-    p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one testcase per compared blob")
+    p.add_argument("--random-weights", type=nonneg_int, metavar="SEED",
+                   help="the seeded random weights of 'convert --random-weights SEED' (the same seed "
+                        "gives the same weights)")
     add_net_options(p)
     add_validate_options(p)
-    add_input_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the verdict line and any first divergence")
     p.set_defaults(run=run, parser=p)
-
-
-def add_input_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("inputs (default: seeded standard-normal noise)")
-    g.add_argument("--input", action="append", default=[], metavar="[NAME=]FILE",
-                   help="NAME=file.npy, file.npz (keys name the inputs), or NAME=image.jpg (repeatable); "
-                        "arrays load with allow_pickle=False and are used as they are")
-    g.add_argument("--seed", type=nonneg_int, default=0, help="seed of the random inputs (default 0)")
-    g.add_argument("--mean", metavar="V[,V,V]", help="images: per-channel mean to subtract, in the net's channel "
-                                                     "order, e.g. 104,117,123")
-    g.add_argument("--mean-file", metavar="FILE", help="images: mean.binaryproto to subtract (centre-cropped)")
-    g.add_argument("--scale", type=float, default=1.0, help="images: multiply by this after the mean (default 1)")
-    g.add_argument("--channel-order", choices=["bgr", "rgb"], default="bgr",
-                   help="images: channel order the net expects (default bgr, as Caffe/OpenCV decode)")
-
-
-def preprocess_from(args: argparse.Namespace):
-    from ..validators.inputs import Preprocess
-    mean = None
-    if args.mean:
-        try:
-            mean = tuple(float(v) for v in args.mean.split(","))
-        except ValueError:
-            args.parser.error(f"--mean {args.mean!r}: expected numbers, e.g. 104,117,123")
-    return Preprocess(mean, args.mean_file, args.scale, args.channel_order)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..validators.check import validate
     from ..validators.report import format_table, write_json, write_junit
 
+    prototxt, caffemodel = args.net, args.weights
+    if caffemodel is None and args.random_weights is None and is_binary(args.net):
+        prototxt, caffemodel = None, args.net  # a caffemodel alone: its embedded net and weights
+    if caffemodel is None and args.random_weights is None:
+        args.parser.error("give NET WEIGHTS.caffemodel MODEL.onnx, or NET MODEL.onnx --random-weights SEED"
+                          + _recorded_seed(args.model))
+    if args.weights is not None and args.random_weights is not None:
+        args.parser.error("give WEIGHTS.caffemodel or --random-weights SEED, not both")
     for report in (args.json, args.junit):
         if report:
             check_output_path(report, (args.net, args.weights, args.model), what="report")
-    result = validate(args.net, args.weights, args.model, reference=args.reference, provider=args.provider,
+    result = validate(prototxt, caffemodel, args.model, reference=args.reference, provider=args.provider,
                       runtime=args.runtime,
                       atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
                       preprocess=preprocess_from(args), input_shapes=shapes_of(args), stages=args.stage,
-                      level=args.level, timeout=args.timeout,
+                      level=args.level, timeout=args.timeout, random_weights=args.random_weights, batch=args.batch,
                       phase=args.phase, caffe_proto=args.caffe_proto)
     code = EXIT_PASS if result.passed else EXIT_MISMATCH
     text = format_table(result, layers=args.layers)
@@ -115,3 +87,10 @@ def run(args: argparse.Namespace) -> int:
         emit(f"caffe2onnx validate: error: cannot write the report: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
     return code
+
+
+def _recorded_seed(model: str) -> str:
+    """' (MODEL records seed S)' when the model was converted with --random-weights."""
+    from ..model_info import read_info
+    seed = read_info(model).get("random_weights_seed")
+    return f" ({model} was converted with --random-weights {seed})" if seed is not None else ""

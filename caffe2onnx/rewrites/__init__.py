@@ -27,6 +27,8 @@ import numpy as np
 
 from .detection import without_detection_output
 
+__all__ = ["ALIASES_KEY", "Graph", "rewrite", "resolve_aliases", "without_detection_output"]
+
 ALIASES_KEY = "caffe2onnx.aliases"  # model metadata: JSON {removed tensor: tensor holding its value}
 
 

@@ -83,13 +83,17 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
              input_shapes: Mapping[str, Sequence[int]] | None = None, net: Net | None = None,
              stages: Sequence[str] = (), level: int = 0, timeout: float | None = None,
              caffe_proto: str | Path | None = None, phase: int | str | None = None,
-             runtime: str = "onnxruntime") -> ValidationResult:
+             runtime: str = "onnxruntime", random_weights: int | None = None,
+             batch: int | None = None) -> ValidationResult:
     """Compares the ONNX model with the reference on every blob; raises Caffe2OnnxError if it cannot run.
 
     ``inputs`` (arrays) take precedence over ``input_specs`` (``--input`` strings);
     missing inputs are seeded random. ``net`` skips loading (it must carry the weights).
     ``timeout`` (seconds, default 600) limits the reference run and the ONNX run each.
     ``runtime``: onnxruntime, openvino or reference (validators/runtimes); ``provider`` is onnxruntime's.
+    Input shapes default to the model's own (see model_info.check_shapes: the shapes convert
+    used, a symbolic batch as ``batch``, default 1); ``input_shapes`` overrides them.
+    ``random_weights``: the seed convert's ``random_weights`` used (the same seed, the same weights).
     """
     from ..parser import load
     if timeout is not None and not timeout > 0:
@@ -98,9 +102,19 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         raise ValidationError(f"unknown reference {reference!r}; choose auto, {', '.join(REFERENCES)}")
     from .runtimes import preflight
     preflight(runtime, provider)
+    onnx_model, onnx_name = _load_onnx(model)
     if net is None:
-        net = load(prototxt, caffemodel, input_shapes=input_shapes, stages=stages, level=level,
-                   caffe_proto=caffe_proto, phase=phase)
+        from ..model_info import check_shapes, graph_input_shapes, read_info
+        fixed = {n: d[0] for n, d in graph_input_shapes(onnx_model).items() if d and d[0] not in (None, batch)}
+        if batch is not None and fixed:
+            name, n = next(iter(fixed.items()))
+            raise ValidationError(f"batch {batch} asked, but the model's input '{name}' has the static batch {n}: "
+                                  "only a symbolic batch (convert --dynamic-batch) can be checked at another")
+        info = read_info(onnx_model)  # how convert read the net, unless told otherwise
+        stages, level, phase = stages or info.get("stages", ()), level or info.get("level", 0), phase or info.get("phase")
+        shapes = {**check_shapes(onnx_model, batch), **(input_shapes or {})}
+        net = load(prototxt, caffemodel, input_shapes=shapes, stages=stages, level=level,
+                   caffe_proto=caffe_proto, phase=phase, random_weights=random_weights)
     # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
     ref = get_reference("numpy" if caffe_proto is not None and reference == "auto" else reference, net)
     total = 4 * sum(int(np.prod(t.shape, dtype=np.int64)) for t in net.tensors.values())
@@ -113,7 +127,6 @@ def validate(prototxt: str | Path | None, caffemodel: str | Path | None, model: 
         if name not in net.inputs:
             raise ValidationError(f"the net has no input '{name}' (its inputs: {', '.join(net.inputs)})")
         values[name], sources[name] = np.ascontiguousarray(value, np.float32), "array"
-    onnx_model, onnx_name = _load_onnx(model)
     from .baked import baked_feeds
     feeds = baked_feeds(onnx_model, net, values, sources, input_specs, seed)  # raw images, if baked
     _check_onnx_inputs(onnx_model, {**values, **feeds})
