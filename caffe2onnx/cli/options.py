@@ -201,3 +201,25 @@ def cut_net(net, args: argparse.Namespace):
         return net
     from ..rewrites import without_detection_output
     return without_detection_output(net)
+
+
+def check_report_paths(args: argparse.Namespace, inputs) -> None:
+    """--json/--junit are never an input or the model: checked before anything runs."""
+    from ..safe_io import check_output_path
+    for report in (args.json, args.junit):
+        if report:
+            check_output_path(report, inputs, what="report")
+
+
+def write_reports(result, args: argparse.Namespace, prog: str) -> bool:
+    """Writes the --json/--junit reports; False (after one error line) if one cannot be written."""
+    from ..validators.report import write_json, write_junit
+    try:
+        if args.json:
+            write_json(result, args.json)
+        if args.junit:
+            write_junit(result, args.junit)
+    except OSError as e:
+        emit(f"{prog}: error: cannot write the report: {e.strerror or e}", file=sys.stderr)
+        return False
+    return True

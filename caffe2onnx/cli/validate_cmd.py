@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK
-from ..safe_io import check_output_path
 from ..validators.tolerances import CPU_ATOL, CPU_RTOL, GPU_ATOL, GPU_RTOL
-from .options import add_net_options, add_validate_options, emit, is_binary, nonneg_int, preprocess_from, shapes_of
+from .options import (add_net_options, add_validate_options, check_report_paths, emit, is_binary, nonneg_int,
+                      preprocess_from, shapes_of, write_reports)
 
 EXIT_PASS = EXIT_OK
 
@@ -55,7 +54,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..validators.check import validate
-    from ..validators.report import format_table, write_json, write_junit
+    from ..validators.report import format_table
 
     prototxt, caffemodel = args.net, args.weights
     if caffemodel is None and args.random_weights is None and is_binary(args.net):
@@ -65,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
                           + _recorded_seed(args.model))
     if args.weights is not None and args.random_weights is not None:
         args.parser.error("give WEIGHTS.caffemodel or --random-weights SEED, not both")
-    for report in (args.json, args.junit):
-        if report:
-            check_output_path(report, (args.net, args.weights, args.model), what="report")
+    check_report_paths(args, (args.net, args.weights, args.model))
     result = validate(prototxt, caffemodel, args.model, reference=args.reference, provider=args.provider,
                       runtime=args.runtime,
                       atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
@@ -78,15 +75,7 @@ def run(args: argparse.Namespace) -> int:
     text = format_table(result, layers=args.layers)
     emit("\n".join(text.splitlines()[:1] + [l for l in text.splitlines() if "FIRST DIVERGING" in l])
          if args.quiet else text)
-    try:
-        if args.json:
-            write_json(result, args.json)
-        if args.junit:
-            write_junit(result, args.junit)
-    except OSError as e:
-        emit(f"caffe2onnx validate: error: cannot write the report: {e.strerror or e}", file=sys.stderr)
-        return EXIT_ERROR
-    return code
+    return code if write_reports(result, args, "caffe2onnx validate") else EXIT_ERROR
 
 
 def _recorded_seed(model: str) -> str:

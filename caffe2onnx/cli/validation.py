@@ -17,21 +17,18 @@ import sys
 from typing import Callable
 
 from ..errors import EXIT_ERROR, EXIT_MISMATCH, EXIT_OK, Caffe2OnnxError, one_line
-from .options import emit
+from .options import check_report_paths, emit, write_reports
 
 
 def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, build: Callable) -> int:
     """Checks ``args.output`` (converted from ``net`` by ``build(net, args)``) with the check's options."""
     from ..validators.check import validate
-    from ..validators.report import format_table, write_json, write_junit
+    from ..validators.report import format_table
     # pycaffe reads only its own schema: a net read with a fork's caffe.proto is judged by numpy
     reference = args.reference or "auto"
     reference = "numpy" if args.caffe_proto and reference == "auto" else reference
     try:
-        from ..safe_io import check_output_path
-        for report in (args.json, args.junit):  # never over an input or the model just written
-            if report:
-                check_output_path(report, (args.net, args.weights, args.output), what="report")
+        check_report_paths(args, (args.net, args.weights, args.output))  # nor the model just written
         check_net, model, note = _at_batch(args, net, prototxt, caffemodel, build)
         result = validate(None, None, model, reference=reference, provider=args.provider, net=check_net,
                           atol=args.atol, rtol=args.rtol, input_specs=args.input, seed=args.seed,
@@ -42,13 +39,7 @@ def validate_converted(args: argparse.Namespace, net, prototxt, caffemodel, buil
     except Caffe2OnnxError as e:
         emit(f"caffe2onnx: validation could not run: {one_line(str(e))}", file=sys.stderr)
         return EXIT_ERROR
-    try:
-        if args.json:
-            write_json(result, args.json)
-        if args.junit:
-            write_junit(result, args.junit)
-    except OSError as e:
-        emit(f"caffe2onnx: error: cannot write the report: {e.strerror or e}", file=sys.stderr)
+    if not write_reports(result, args, "caffe2onnx"):
         return EXIT_ERROR
     if not result.passed:
         emit(format_table(result, layers=args.layers), file=sys.stderr)
