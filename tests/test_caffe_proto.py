@@ -120,3 +120,13 @@ def test_missing_or_corrupt_schema_file(tmp_path):
     bad.write_bytes(b"\xff\xff\xff")
     with pytest.raises(CaffeParseError, match="not a FileDescriptorSet"):
         caffe2onnx.load(EXAMPLE / "net.prototxt", caffe_proto=bad)
+
+
+def test_caffe_proto_that_is_a_fifo_or_directory_is_refused_at_once(tmp_path):
+    import os
+    from caffe2onnx.errors import Caffe2OnnxError
+    fifo = tmp_path / "caffe.proto"
+    os.mkfifo(fifo)
+    for bad in (fifo, tmp_path):
+        with pytest.raises(Caffe2OnnxError, match="not a regular file"):
+            proto.compile_schema(str(bad))

@@ -137,19 +137,15 @@ def _error(message: str):
 
 def compile_schema(path: str) -> Schema:
     """A user's caffe.proto in its own private DescriptorPool (package ``caffe``, as BVLC's)."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError as e:
-        raise _error(f"{path}: cannot read the caffe.proto: {e.strerror}") from None
+    from ..safe_io import MAX_PROTOTXT_BYTES, check_input_file
+    mtime = check_input_file(path, "the caffe.proto", MAX_PROTOTXT_BYTES).st_mtime_ns  # never a FIFO or device
     return _compile(path, mtime)  # compiled once per file version
 
 
 @functools.lru_cache(maxsize=8)
 def _compile(path: str, mtime: int) -> Schema:
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise _error(f"{path}: cannot read the caffe.proto: {e.strerror}") from None
+    from ..safe_io import MAX_PROTOTXT_BYTES, read_input_bytes
+    data = read_input_bytes(path, "the caffe.proto", MAX_PROTOTXT_BYTES)
     fds = descriptor_pb2.FileDescriptorSet()
     if path.endswith((".pb", ".desc", ".protoset")):  # already compiled: protoc --descriptor_set_out
         try:
@@ -186,7 +182,8 @@ def _protoc(path: str) -> bytes:
                      "or give a descriptor set made by protoc --include_imports --descriptor_set_out=caffe.pb") from None
     with tempfile.TemporaryDirectory(prefix="caffe2onnx-proto-") as tmp:
         out = os.path.join(tmp, "schema.pb")
-        cmd = [sys.executable, "-m", "grpc_tools.protoc", "--include_imports", f"--descriptor_set_out={out}",
+        # -I: no module from the cwd or PYTHONPATH can stand in for grpc_tools
+        cmd = [sys.executable, "-I", "-m", "grpc_tools.protoc", "--include_imports", f"--descriptor_set_out={out}",
                f"-I{os.path.dirname(path)}", path]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if r.returncode != 0 or not os.path.exists(out):
