@@ -9,6 +9,8 @@ start-up, and onnxruntime against real Caffe.
    in a fresh process, after removing the previous output and a sync that are not
    timed; the page cache holds the caffemodel throughout. Medians, their ratio, and
    the converter process's peak RSS (``wait4``) against the caffemodel's size.
+   (convert syncs its own output before renaming it, so the sync after it finds
+   little to do; the package is byte-compiled first, as ``pip install`` does.)
 2. ``caffe2onnx --help``: median wall time of ``--rounds`` fresh processes.
 3. Latency, batch 1, GoogLeNet (examples/googlenet) and ResNet-50 (the corpus),
    seeded weights: the converted model in onnxruntime CPU (default graph
@@ -26,6 +28,7 @@ every blob within tolerance. Exit status 1 if one is missed.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -41,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as caffe2onnx itself does (model_check.quiet_onnxruntime)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 SHAPE = (1, 3, 224, 224)
 RESNET50 = ROOT.parent / "shared/corpus/architectures/resnet_kaiminghe/ResNet-50-deploy.prototxt"
@@ -167,7 +171,8 @@ def bench_latency(name: str, prototxt: Path, directory: Path, rounds: int, block
     np.save(x_path, x)
     out = {"blobs": len(result.blobs), "passed": result.passed, "failures": len(result.failures),
            "worst": (worst.tensor, worst.max_rel, worst.max_abs), "affine_left": left, "nodes": len(optimized),
-           "mapped_nodes": len(onnx.load(str(onnx_path), load_external_data=False).graph.node)}
+           "mapped_nodes": len(onnx.load(str(onnx_path), load_external_data=False).graph.node),
+           "macs": multiply_adds(net)}
     for label, threads in (("1 thread", 1), ("all threads", None)):
         opts = ort.SessionOptions()
         if threads:
@@ -191,6 +196,28 @@ def bench_latency(name: str, prototxt: Path, directory: Path, rounds: int, block
     return out
 
 
+def multiply_adds(net) -> int:
+    """Multiply-adds of a net's convolutions and inner products (the rest is noise at these sizes)."""
+    total = 0
+    for layer in net.layers:
+        if layer.type in ("Convolution", "InnerProduct") and layer.weight_shapes:
+            per_output = int(np.prod(layer.weight_shapes[0][1:]))  # Cin/group * kh * kw, or K
+            total += int(np.prod(layer.output_shapes[0])) * per_output
+    return total
+
+
+def sgemm_peak() -> float:
+    """GFLOP/s of a large float32 matrix product on one core (OpenBLAS, one thread, best of 5)."""
+    code = ("import numpy as np, time\n"
+            "a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32); b = a.T.copy(); a @ b\n"
+            "times = []\n"
+            "for _ in range(5):\n"
+            "    t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)\n"
+            "print(2 * 2048 ** 3 / min(times) / 1e9)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(1), check=True)
+    return float(out.stdout)
+
+
 def machine() -> str:
     import onnx
     import onnxruntime
@@ -210,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--block", type=int, default=5, help="forwards per side per round (latency)")
     args = ap.parse_args(argv)
+    # As `pip install` leaves it: byte-compiled (PYTHONDONTWRITEBYTECODE would otherwise make every
+    # fresh process compile the package from source, ~0.1 s of each conversion measured here).
+    compileall.compile_dir(str(ROOT / "caffe2onnx"), quiet=1)
     print(f"machine: {machine()}")
     ok = True
 
@@ -223,14 +253,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nconvert VGG16-sized ({c['size'] / 1e6:.0f} MB caffemodel), median of {args.rounds}, interleaved:")
     print(f"  cp + sync                       {c['copy']:.2f} s   (all: {' '.join(f'{v:.2f}' for v in c['all_copy'])})")
     print(f"  caffe2onnx convert -q + sync    {c['convert']:.2f} s   (all: "
-          f"{' '.join(f'{v:.2f}' for v in c['all_convert'])}; without the sync {c['convert_only']:.2f} s)")
+          f"{' '.join(f'{v:.2f}' for v in c['all_convert'])}; the convert process alone {c['convert_only']:.2f} s)")
     print(f"  ratio convert / copy            {ratio:.2f}x   target <= {TARGETS['convert']}x  {check(ratio, 'convert')}"
-          f"   (without the converter's sync, as issue #12 measured: {c['convert_only'] / c['copy']:.2f}x)")
+          f"   (the convert process alone against cp + sync: {c['convert_only'] / c['copy']:.2f}x)")
     print(f"  peak RSS                        {c['peak_rss'] / 1e6:.0f} MB = {rss:.2f}x the caffemodel   "
           f"target <= {TARGETS['rss']}x  {check(rss, 'rss')}")
     h = bench_help(args.rounds)
     print(f"\ncaffe2onnx --help                 {h['help'] * 1e3:.0f} ms (python -c pass: {h['python'] * 1e3:.0f} ms)   "
           f"target < {TARGETS['help'] * 1e3:.0f} ms  {check(h['help'], 'help')}")
+    peak = sgemm_peak()
+    print(f"\none core's float32 peak here: {peak:.0f} GFLOP/s (a 2048x2048 matrix product, OpenBLAS one "
+          "thread, best of 5): the latency floor of an exact float32 model on one core")
     nets = {"GoogLeNet": ROOT / "examples/googlenet/deploy.prototxt", "ResNet-50": RESNET50}
     with tempfile.TemporaryDirectory(prefix="caffe2onnx-bench-") as tmp:
         for name, prototxt in nets.items():
@@ -250,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = f"target <= {TARGETS[name]}x  {check(o / cf, name)}" if label == "1 thread" else ""
                 print(f"  {label:<12} onnxruntime {o * 1e3:7.2f} ms   Caffe {cf * 1e3:7.2f} ms   "
                       f"ratio {o / cf:.3f}x   {verdict}")
+            gflop, (o, cf) = 2 * r["macs"] / 1e9, r["1 thread"]
+            need = gflop / (TARGETS[name] * cf)
+            print(f"  {gflop:.2f} GFLOP: onnxruntime at 1 thread runs {gflop / o:.0f} GFLOP/s = {gflop / o / peak:.0%} "
+                  f"of the core's peak; {TARGETS[name]}x Caffe ({TARGETS[name] * cf * 1e3:.1f} ms) would need "
+                  f"{need:.0f} GFLOP/s = {need / peak:.1f}x that peak")
     print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("all targets met" if ok else "some targets MISSED")
     return 0 if ok else 1

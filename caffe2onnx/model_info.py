@@ -7,49 +7,34 @@ structured ones are JSON.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from .onnx_lite import StringStringEntryProto
+from .digest import SourceDigests, sha256_file
+from .onnx_lite import ModelProto, StringStringEntryProto
 
 PREFIX = "caffe2onnx."
 # keys this module writes (the graph rewrites add "caffe2onnx.aliases" themselves)
 # (baked preprocessing is recorded by rewrites/preprocess.py under "caffe2onnx.preprocess.")
 KEYS = ("source_net", "source_weights", "phase", "stages", "level", "input_shapes", "random_weights_seed")
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file, read in bounded chunks (a 500 MB caffemodel costs ~0.3 s, no memory)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest() if hasattr(hashlib, "file_digest") \
-            else _chunked(f)
-
-
-def _chunked(f) -> str:  # Python < 3.11
-    h = hashlib.sha256()
-    for chunk in iter(lambda: f.read(_CHUNK), b""):
-        h.update(chunk)
-    return h.hexdigest()
-
-
 def describe(net, *, prototxt: str | Path | None, caffemodel: str | Path | None, phase: int | str | None = None,
-             stages: Sequence[str] = (), level: int = 0, random_weights: int | None = None) -> dict[str, Any]:
+             stages: Sequence[str] = (), level: int = 0, random_weights: int | None = None,
+             digests: SourceDigests | None = None) -> dict[str, Any]:
     """The facts of one conversion, keyed as in KEYS (None values are left out)."""
     if isinstance(phase, int):  # caffe_pb2.Phase: TRAIN = 0, TEST = 1
         phase = ("TRAIN", "TEST")[phase] if phase in (0, 1) else str(phase)
+    digest = digests.get if digests is not None else sha256_file
     info: dict[str, Any] = {
-        "source_net": _source(prototxt), "source_weights": _source(caffemodel),
+        "source_net": _source(prototxt, digest), "source_weights": _source(caffemodel, digest),
         "phase": phase, "stages": list(stages), "level": level,
         "input_shapes": {n: list(net.shape(n)) for n in net.inputs},
         "random_weights_seed": random_weights}
     return {k: v for k, v in info.items() if v is not None}
 
 
-def _source(path: str | Path | None) -> dict[str, str] | None:
-    return None if path is None else {"file": Path(path).name, "sha256": sha256_file(path)}
+def _source(path: str | Path | None, digest: Callable[[str | Path], str | None]) -> dict[str, str] | None:
+    return None if path is None else {"file": Path(path).name, "sha256": digest(path)}
 
 
 def doc_string(info: Mapping[str, Any]) -> str:
@@ -63,14 +48,22 @@ def doc_string(info: Mapping[str, Any]) -> str:
 
 def stamp(model, info: Mapping[str, Any]) -> None:
     """Writes ``info`` as the model's doc_string and metadata_props (other props are kept)."""
-    model.doc_string = doc_string(info)
-    keep = [(p.key, p.value) for p in model.metadata_props
-            if not (p.key.startswith(PREFIX) and p.key[len(PREFIX):] in KEYS)]
+    keep = [p for p in model.metadata_props if not (p.key.startswith(PREFIX) and p.key[len(PREFIX):] in KEYS)]
     del model.metadata_props[:]
-    model.metadata_props.extend(StringStringEntryProto(key=k, value=v) for k, v in keep)
-    model.metadata_props.extend(StringStringEntryProto(key=PREFIX + k, value=v if isinstance(v, str) else
-                                                       json.dumps(v, sort_keys=True))
-                                for k, v in info.items())
+    model.metadata_props.extend(keep)
+    model.MergeFrom(stamp_fields(info))
+
+
+def stamp_fields(info: Mapping[str, Any]) -> ModelProto:
+    """A ModelProto holding only the doc_string and metadata_props ``stamp`` writes.
+
+    Serialised after a model without them it makes the stamped model: protobuf merges fields in
+    whatever order they come, so a writer can append it once the sources' hashes are known.
+    """
+    fields = ModelProto(doc_string=doc_string(info))
+    fields.metadata_props.extend(StringStringEntryProto(key=PREFIX + k, value=v if isinstance(v, str) else
+                                                        json.dumps(v, sort_keys=True)) for k, v in info.items())
+    return fields
 
 
 def read_info(model) -> dict[str, Any]:

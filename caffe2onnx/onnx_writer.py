@@ -34,12 +34,17 @@ class BuiltModel:
     model: onnx.ModelProto  # complete except for the weights
     weights: list[tuple[str, np.ndarray]]
     node_counts: tuple[int, int] | None = None  # ONNX nodes as mapped, and after the rewrites
+    # Fields known only once the weights are written (the doc_string with the sources' sha256,
+    # model_info.stamp_fields): appended after the graph, which protobuf merges as if in place.
+    trailer: Callable[[], onnx.ModelProto] | None = None
 
     def to_proto(self) -> onnx.ModelProto:
         """The complete ModelProto (holds a second copy of the weights)."""
         full = onnx.ModelProto()
         full.CopyFrom(self.model)
         full.graph.initializer.extend(numpy_helper.from_array(a, n) for n, a in self.weights)
+        if self.trailer is not None:
+            full.MergeFrom(self.trailer())
         return full
 
     def skeleton(self) -> onnx.ModelProto:

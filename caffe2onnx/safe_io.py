@@ -4,11 +4,13 @@ Inputs must be regular files no larger than a stated bound, checked with
 ``os.stat`` before anything is opened (a FIFO would block ``open``, ``/dev/zero``
 never ends). Outputs are refused when they resolve to an input (symlinks, ``..``,
 hard links by device and inode) or name something that is not a regular file,
-and are written to a temporary file in the target directory that is renamed
-into place only once complete; its mode follows the umask like any new file.
+and are written to a temporary file in the target directory that is synced to
+disk and renamed into place only once complete (a crash leaves the old file or
+the new one, never a torn one); its mode follows the umask like any new file.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -114,6 +116,27 @@ def _umask() -> int:
     return mask
 
 
+def _sync(sync, fd: int) -> None:
+    try:
+        sync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EROFS):  # filesystems that cannot sync
+            raise
+
+
+def _sync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:  # e.g. a directory we may write but not read: the file is written all the same
+        return
+    try:
+        _sync(os.fsync, fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
     """A file object for ``path``'s content; renamed into place only if the block completes.
@@ -131,8 +154,11 @@ def atomic_output(path: str | Path) -> Iterator[BinaryIO]:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a user's new file follows the umask
         with os.fdopen(fd, "wb") as f:
             yield f
+            f.flush()
+            _sync(os.fdatasync, f.fileno())  # on disk before it takes the name: a crash leaves old or new
         check_output_path(path)  # nothing non-regular appeared there meanwhile
         os.replace(tmp, path)
+        _sync_directory(path.parent)  # and the rename itself
     except BaseException as e:
         if os.path.lexists(tmp):
             os.unlink(tmp)

@@ -5,8 +5,13 @@ ModelProto is serialised by protobuf, then each weight becomes a TensorProto
 (name, dims, type) followed by its raw little-endian float32 bytes. A weight
 that is still a view on the memory-mapped caffemodel (``mapped.file_range``)
 is copied file to file by the kernel (``os.copy_file_range``, else
-``os.sendfile``); only computed constants (BatchNorm statistics, random
-weights) are written from memory. With external data the model file holds each
+``os.sendfile``), its raw bytes placed at the same offset within a page as in
+the caffemodel (a TensorProto.doc_string of spaces pads the gap) so that the
+kernel copies whole pages; only computed constants (BatchNorm statistics,
+random weights) are written from memory. Disk writeback starts while copying
+(``_Copier``), and fields known only at the end (the sources' sha256, hashed
+meanwhile) follow the graph as a trailer, which protobuf merges into the
+model as if they stood before it. With external data the model file holds each
 TensorProto with ``data_location = EXTERNAL`` and (location, offset, length),
 and the bytes go to a data file along the same path, each tensor at a
 4096-byte aligned offset so runtimes can map it.
@@ -14,6 +19,7 @@ and the bytes go to a data file along the same path, each tensor at a
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -26,6 +32,9 @@ from .wire import len_header
 DATA_SUFFIX = ".data"
 ALIGN = 4096
 _GRAPH_FIELD, _INITIALIZER_FIELD, _RAW_DATA_FIELD = 7, 5, 9  # ModelProto.graph, GraphProto.initializer, TensorProto.raw_data
+_DOC_STRING_FIELD = 12  # TensorProto.doc_string: carries the padding that page-aligns a spliced weight
+PAGE = 4096
+_ALIGN_MIN = 64 << 10  # below this a shifted copy costs nothing measurable
 Progress = Callable[[int, int], None]  # (weight bytes written so far, weight bytes in all)
 
 
@@ -33,28 +42,70 @@ def _meta(name: str, arr: np.ndarray) -> TensorProto:
     return TensorProto(name=name, data_type=TensorProto.FLOAT, dims=arr.shape)
 
 
-def _head_and_graph(model: ModelProto, initializer_bytes: int) -> bytes:
+def _head_and_graph(model: ModelProto) -> tuple[bytes, bytes]:
+    """The model without its graph, and the graph without initializers (both serialised)."""
     head = ModelProto()
     head.CopyFrom(model)
     head.ClearField("graph")
-    graph = model.graph.SerializeToString()
-    return head.SerializeToString() + len_header(_GRAPH_FIELD, len(graph) + initializer_bytes) + graph
+    return head.SerializeToString(), model.graph.SerializeToString()
+
+
+def _opening(model: ModelProto, initializer_bytes: int) -> bytes:
+    head, graph = _head_and_graph(model)
+    return head + len_header(_GRAPH_FIELD, len(graph) + initializer_bytes) + graph
 
 
 def write_single(built, f: BinaryIO, progress: Progress | None = None) -> None:
-    """One ONNX file: every weight inline as raw_data."""
-    entries = []
-    for name, arr in built.weights:
-        arr = _as_f4(arr)
+    """One ONNX file: every weight inline as raw_data, spliced ones at their page offset."""
+    weights = [(name, _as_f4(arr)) for name, arr in built.weights]
+    head, graph = _head_and_graph(built.model)
+    start = len(head) + len(graph) + 6  # the graph's own header: at most 6 bytes below 2 GiB
+    for align in (True, True, True, False):  # the opening's length decides the padding, and back
+        entries = _entries(weights, start, align)
+        total = sum(len(p) + a.nbytes for p, a in entries)
+        opening = head + len_header(_GRAPH_FIELD, len(graph) + total) + graph
+        if len(opening) == start:
+            break
+        start = len(opening)
+    f.write(opening)
+    with _Copier(f, sum(a.nbytes for _, a in entries), progress) as copier:
+        for prefix, arr in entries:
+            f.write(prefix)
+            copier.copy(arr)
+    _write_trailer(built, f)
+
+
+def _entries(weights, start: int, align: bool) -> list[tuple[bytes, np.ndarray]]:
+    """Each weight's TensorProto up to its raw bytes; with ``align``, those of a spliced weight
+    begin at the same offset within a page as in the caffemodel: the kernel then copies whole
+    pages (a third faster to copy and to write back than at a shifted offset, measured)."""
+    entries, pos = [], start
+    for name, arr in weights:
         meta = _meta(name, arr).SerializeToString()
-        raw_header = len_header(_RAW_DATA_FIELD, arr.nbytes)
-        prefix = len_header(_INITIALIZER_FIELD, len(meta) + len(raw_header) + arr.nbytes) + meta + raw_header
+        src = file_range(arr) if align and arr.nbytes >= _ALIGN_MIN else None
+        if src is not None:
+            meta += _padding(pos, meta, arr.nbytes, src[1])
+        prefix = _prefix(meta, arr.nbytes)
         entries.append((prefix, arr))
-    f.write(_head_and_graph(built.model, sum(len(p) + a.nbytes for p, a in entries)))
-    copier = _Copier(f, sum(a.nbytes for _, a in entries), progress)
-    for prefix, arr in entries:
-        f.write(prefix)
-        copier.copy(arr)
+        pos += len(prefix) + arr.nbytes
+    return entries
+
+
+def _prefix(meta: bytes, nbytes: int) -> bytes:
+    raw_header = len_header(_RAW_DATA_FIELD, nbytes)
+    return len_header(_INITIALIZER_FIELD, len(meta) + len(raw_header) + nbytes) + meta + raw_header
+
+
+def _padding(pos: int, meta: bytes, nbytes: int, src_offset: int) -> bytes:
+    """A TensorProto.doc_string of spaces that puts the raw bytes at ``src_offset`` modulo a page."""
+    base = len(_prefix(meta, nbytes))
+    need = (src_offset - pos - base) % PAGE
+    for extra in ((need, need + PAGE) if need else ()):
+        for k in range(max(0, extra - 8), extra):
+            pad = len_header(_DOC_STRING_FIELD, k) + b" " * k
+            if len(_prefix(meta + pad, nbytes)) == base + extra:
+                return pad
+    return b""
 
 
 def write_external(built, f: BinaryIO, data: BinaryIO, location: str, progress: Progress | None = None) -> None:
@@ -71,11 +122,24 @@ def write_external(built, f: BinaryIO, data: BinaryIO, location: str, progress: 
         arrays.append((offset, arr))
         offset += arr.nbytes
     inits = b"".join(len_header(_INITIALIZER_FIELD, len(m)) + m for m in metas)
-    f.write(_head_and_graph(built.model, len(inits)) + inits)
-    copier = _Copier(data, sum(a.nbytes for _, a in arrays), progress)
-    for offset, arr in arrays:
-        data.seek(offset)  # the gap, if any, stays a hole
-        copier.copy(arr)
+    f.write(_opening(built.model, len(inits)) + inits)
+    with _Copier(data, sum(a.nbytes for _, a in arrays), progress) as copier:
+        for offset, arr in arrays:
+            data.seek(offset)  # the gap, if any, stays a hole
+            copier.copy(arr)
+    _write_trailer(built, f)
+
+
+def _write_trailer(built, f: BinaryIO) -> None:
+    if built.trailer is not None:
+        f.write(built.trailer().SerializeToString())
+
+
+def _sync_quietly(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    except OSError:  # a filesystem without it: atomic_output's own sync reports what matters
+        pass
 
 
 def _as_f4(arr) -> np.ndarray:
@@ -83,11 +147,36 @@ def _as_f4(arr) -> np.ndarray:
 
 
 class _Copier:
-    """Appends arrays to ``f``: mapped ones file to file in the kernel, others from memory."""
+    """Appends arrays to ``f``: mapped ones file to file in the kernel, others from memory.
+
+    Every ``FLUSH_EVERY`` bytes it starts the disk write of what it has copied so far (fdatasync
+    in a thread), so that the output is on disk soon after the last byte is copied instead of a
+    file's worth of writeback starting at the end (atomic_output syncs before the rename).
+    """
+
+    FLUSH_EVERY = 64 << 20
 
     def __init__(self, f: BinaryIO, total: int, progress: Progress | None):
         self.f, self.total, self.done, self.progress = f, total, 0, progress
         self.kernel = hasattr(os, "copy_file_range") or hasattr(os, "sendfile")
+        self.flushed, self.flusher, self.flush = 0, None, None
+
+    def __enter__(self) -> "_Copier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.flush is not None:  # before the file can be closed: never sync a reused descriptor
+            self.flush.result()
+            self.flusher.shutdown()
+
+    def _start_flush(self, written: int) -> None:
+        if written - self.flushed < self.FLUSH_EVERY or (self.flush is not None and not self.flush.done()):
+            return
+        if self.flusher is None:
+            self.flusher = ThreadPoolExecutor(1, thread_name_prefix="fdatasync")
+        self.f.flush()
+        self.flushed = written
+        self.flush = self.flusher.submit(_sync_quietly, self.f.fileno())
 
     def copy(self, arr: np.ndarray) -> None:
         src = file_range(arr) if self.kernel else None
@@ -110,13 +199,15 @@ class _Copier:
             if n == 0:
                 raise ConversionError("the caffemodel shrank while it was being converted")
             done += n
-            if done < count and self.progress and count > 64 << 20:
-                self.progress(self.done + done, self.total)
+            if done < count:
+                self._start_flush(self.done + done)
+                if self.progress and count > 64 << 20:
+                    self.progress(self.done + done, self.total)
         self.f.seek(pos + count)
         return True
 
     def _kernel_copy(self, fd: int, src: int, out: int, dst: int, count: int) -> int | None:
-        step = min(count, 1 << 30)
+        step = min(count, self.FLUSH_EVERY)  # a flush can start between steps
         if hasattr(os, "copy_file_range"):
             try:
                 return os.copy_file_range(fd, out, step, src, dst)
@@ -133,5 +224,6 @@ class _Copier:
 
     def _advance(self, n: int) -> None:
         self.done += n
+        self._start_flush(self.done)
         if self.progress:
             self.progress(self.done, self.total)

@@ -115,6 +115,22 @@ def test_output_mode_follows_the_umask(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "net.prototxt", "w.caffemodel"]
 
 
+def test_convert_writes_nothing_outside_its_output(tmp_path):
+    """Not even onnxruntime's usage records (1.32 writes an sqlite file under ~/.cache otherwise)."""
+    prototxt, caffemodel = _model(tmp_path)
+    home, out = tmp_path / "home", tmp_path / "out"
+    home.mkdir()
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    env.update(HOME=str(home), PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "caffe2onnx", "convert", str(prototxt), str(caffemodel), "-o",
+                        str(out / "m.onnx"), "-q", "--validate", "--reference", "numpy"], capture_output=True,
+                       text=True, timeout=120, env=env, cwd=str(out))
+    assert r.returncode == 0, r.stderr
+    assert [p.relative_to(home) for p in home.rglob("*")] == []
+    assert [p.name for p in out.iterdir()] == ["m.onnx"]
+
+
 def _run_limited(code: str, seconds: float = 30, mem: int = 3 << 30) -> subprocess.CompletedProcess:
     """Runs code in a child with an address-space limit and a time limit (the old code ran away)."""
     pre = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({mem}, {mem}))\n"

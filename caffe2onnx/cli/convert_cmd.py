@@ -72,10 +72,8 @@ class _Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..model_info import describe, stamp
-    from ..parser import load
+    from ..digest import SourceDigests
 
-    shapes = shapes_of(args)
     prototxt, caffemodel = args.net, args.weights
     if caffemodel is not None and args.random_weights is not None:
         args.parser.error("give WEIGHTS.caffemodel or --random-weights SEED, not both")
@@ -85,21 +83,8 @@ def run(args: argparse.Namespace) -> int:
         prototxt, caffemodel = None, args.net
     size = check_input_file(caffemodel, "caffemodel", MAX_CAFFEMODEL_BYTES).st_size if caffemodel else 0
     progress = _Progress(not args.quiet and size >= _BIG_MODEL_BYTES and sys.stderr.isatty())
-    net = load(prototxt, caffemodel, input_shapes=shapes, random_weights=args.random_weights,
-               stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
-    progress.step("read net and weights")
-    net = cut_net(net, args)  # the summary and --validate see the net the model computes
-    built = _build(net, args)
-    progress.step("mapped layers to ONNX")
-    stamp(built.model, describe(net, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage,
-                                phase=args.phase or ("TEST" if prototxt else None),
-                                level=args.level, random_weights=args.random_weights))
-    external = args.external_data or built.needs_external_data()
-    if external and not args.external_data and not args.quiet:
-        emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
-             f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
-    built.save_checked(args.output, external_data=external, progress=progress.bytes)
-    progress.step(f"checked (onnx + onnxruntime), wrote {args.output}")
+    with SourceDigests(prototxt, caffemodel) as digests:  # hashing starts now, beside the imports and the copy
+        net, built = _convert(args, prototxt, caffemodel, digests, progress)
     args.error_note = ""
     if not args.quiet:
         _summary(net, built, args, time.perf_counter() - progress.t0)
@@ -107,6 +92,28 @@ def run(args: argparse.Namespace) -> int:
         from .validation import validate_converted
         return validate_converted(args, net, prototxt, caffemodel, _build)
     return EXIT_OK
+
+
+def _convert(args: argparse.Namespace, prototxt, caffemodel, digests, progress: _Progress):
+    """Reads, builds, checks and writes the model; returns the Net and the BuiltModel."""
+    from ..model_info import describe, stamp_fields
+    from ..parser import load
+    net = load(prototxt, caffemodel, input_shapes=shapes_of(args), random_weights=args.random_weights,
+               stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
+    progress.step("read net and weights")
+    net = cut_net(net, args)  # the summary and --validate see the net the model computes
+    built = _build(net, args)
+    progress.step("mapped layers to ONNX")
+    built.trailer = lambda: stamp_fields(describe(
+        net, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage, phase=args.phase or ("TEST" if prototxt else None),
+        level=args.level, random_weights=args.random_weights, digests=digests))
+    external = args.external_data or built.needs_external_data()
+    if external and not args.external_data and not args.quiet:
+        emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
+             f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
+    built.save_checked(args.output, external_data=external, progress=progress.bytes)
+    progress.step(f"checked (onnx + onnxruntime), wrote {args.output}")
+    return net, built
 
 
 def _build(net, args: argparse.Namespace):

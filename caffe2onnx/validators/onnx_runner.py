@@ -14,6 +14,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from ..errors import Caffe2OnnxError
+from ..model_check import quiet_onnxruntime
 from .ort_install import warn_if_conflict
 
 PROVIDERS = {
@@ -29,7 +30,7 @@ class ProviderUnavailable(Caffe2OnnxError):
 
 def resolve_provider(choice: str) -> list[str]:
     """Provider list for onnxruntime; ``auto`` prefers CUDA, an explicit choice never falls back."""
-    import onnxruntime as ort
+    ort = quiet_onnxruntime()
     available = ort.get_available_providers()
     clash = warn_if_conflict()  # onnxruntime and onnxruntime-gpu installed over each other
     if choice == "auto":
@@ -91,7 +92,7 @@ def run_onnx(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray], provider:
     ``{"CUDAExecutionProvider": {"use_tf32": "0"}}``. ``external_data_dir``: where the files of a
     model with ONNX external data lie (onnxruntime reads them itself; the model stays small).
     """
-    import onnxruntime as ort
+    ort = quiet_onnxruntime()
     providers = resolve_provider(provider)
     opts = ort.SessionOptions()
     if threads:

@@ -20,6 +20,7 @@ def main(argv: list[str]) -> int:
     sys.path[:] = [p for p in sys.path if p not in ("", ".")]
     model_path, inputs_path, out_path, meta_path, providers, options, *data_dir = argv
     import numpy as np
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as model_check.quiet_onnxruntime: no usage records
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)  # errors reach the parent as our own one-line message
