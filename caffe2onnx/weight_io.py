@@ -8,7 +8,7 @@ is copied file to file by the kernel (``os.copy_file_range``, else
 ``os.sendfile``), its raw bytes placed at the same offset within a page as in
 the caffemodel (a TensorProto.doc_string of spaces pads the gap) so that the
 kernel copies whole pages; only computed constants (BatchNorm statistics,
-random weights) are written from memory. Disk writeback starts while copying
+random weights) are written from memory. Disk writeback runs while copying
 (``_Copier``), and fields known only at the end (the sources' sha256, hashed
 meanwhile) follow the graph as a trailer, which protobuf merges into the
 model as if they stood before it. With external data the model file holds each
@@ -19,7 +19,7 @@ and the bytes go to a data file along the same path, each tensor at a
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -135,13 +135,6 @@ def _write_trailer(built, f: BinaryIO) -> None:
         f.write(built.trailer().SerializeToString())
 
 
-def _sync_quietly(fd: int) -> None:
-    try:
-        os.fdatasync(fd)
-    except OSError:  # a filesystem without it: atomic_output's own sync reports what matters
-        pass
-
-
 def _as_f4(arr) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype="<f4")
 
@@ -149,34 +142,39 @@ def _as_f4(arr) -> np.ndarray:
 class _Copier:
     """Appends arrays to ``f``: mapped ones file to file in the kernel, others from memory.
 
-    Every ``FLUSH_EVERY`` bytes it starts the disk write of what it has copied so far (fdatasync
-    in a thread), so that the output is on disk soon after the last byte is copied instead of a
-    file's worth of writeback starting at the end (atomic_output syncs before the rename).
+    While it copies, a thread keeps the disk busy with what is copied so far (fdatasync in a
+    loop), so the output is on disk soon after the last byte is copied instead of a file's worth
+    of writeback starting at the end (atomic_output syncs once more before the rename). A
+    spliced weight is one kernel call (a step per ``STEP`` bytes when progress is shown): the
+    copy then needs the GIL once per weight, not between steps, while the checks hold it.
     """
 
-    FLUSH_EVERY = 64 << 20
+    FLUSH_FROM = 64 << 20  # smaller outputs: the final sync alone is as quick
+    STEP = 64 << 20
 
     def __init__(self, f: BinaryIO, total: int, progress: Progress | None):
         self.f, self.total, self.done, self.progress = f, total, 0, progress
         self.kernel = hasattr(os, "copy_file_range") or hasattr(os, "sendfile")
-        self.flushed, self.flusher, self.flush = 0, None, None
+        self.stop, self.flusher = threading.Event(), None
+        if total >= self.FLUSH_FROM:
+            self.flusher = threading.Thread(target=self._flush, args=(f.fileno(),), name="fdatasync", daemon=True)
 
     def __enter__(self) -> "_Copier":
+        if self.flusher is not None:
+            self.flusher.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.flush is not None:  # before the file can be closed: never sync a reused descriptor
-            self.flush.result()
-            self.flusher.shutdown()
+        if self.flusher is not None:  # before the file can be closed: never sync a reused descriptor
+            self.stop.set()
+            self.flusher.join()
 
-    def _start_flush(self, written: int) -> None:
-        if written - self.flushed < self.FLUSH_EVERY or (self.flush is not None and not self.flush.done()):
-            return
-        if self.flusher is None:
-            self.flusher = ThreadPoolExecutor(1, thread_name_prefix="fdatasync")
-        self.f.flush()
-        self.flushed = written
-        self.flush = self.flusher.submit(_sync_quietly, self.f.fileno())
+    def _flush(self, fd: int) -> None:
+        while not self.stop.wait(0.02):
+            try:
+                os.fdatasync(fd)
+            except OSError:  # a filesystem without it: atomic_output's own sync reports what matters
+                return
 
     def copy(self, arr: np.ndarray) -> None:
         src = file_range(arr) if self.kernel else None
@@ -199,15 +197,13 @@ class _Copier:
             if n == 0:
                 raise ConversionError("the caffemodel shrank while it was being converted")
             done += n
-            if done < count:
-                self._start_flush(self.done + done)
-                if self.progress and count > 64 << 20:
-                    self.progress(self.done + done, self.total)
+            if done < count and self.progress:
+                self.progress(self.done + done, self.total)
         self.f.seek(pos + count)
         return True
 
     def _kernel_copy(self, fd: int, src: int, out: int, dst: int, count: int) -> int | None:
-        step = min(count, self.FLUSH_EVERY)  # a flush can start between steps
+        step = min(count, self.STEP if self.progress else 1 << 30)
         if hasattr(os, "copy_file_range"):
             try:
                 return os.copy_file_range(fd, out, step, src, dst)
@@ -224,6 +220,5 @@ class _Copier:
 
     def _advance(self, n: int) -> None:
         self.done += n
-        self._start_flush(self.done)
         if self.progress:
             self.progress(self.done, self.total)

@@ -124,3 +124,14 @@ def test_models_over_protobufs_2gib_limit_are_refused_in_one_file_before_writing
     with pytest.raises(ConversionError, match="over protobuf's 2 GiB limit"):
         BuiltModel(onnx.ModelProto(), weights).save(tmp_path / "big.onnx", external_data=False)
     assert not list(tmp_path.glob("*.onnx*")) and not list(tmp_path.glob(".big*"))
+
+
+def test_the_command_flushes_everything_before_its_fast_exit(capsys):
+    """`caffe2onnx` (cli.console) ends with os._exit: what main() printed must all be out first."""
+    assert main(["layers"]) == 0
+    expected = capsys.readouterr().out
+    r = subprocess.run([sys.executable, "-m", "caffe2onnx", "layers"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == expected and len(expected) > 1000
+    bad = subprocess.run([sys.executable, "-m", "caffe2onnx", "convert", "missing.prototxt", "-o", "x.onnx"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import warnings
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, Caffe2OnnxError, one_line
@@ -69,6 +70,22 @@ def _run(args: argparse.Namespace, prog: str) -> int:
         return EXIT_ERROR
 
 
+def console(argv: list[str] | None = None) -> NoReturn:
+    """The ``caffe2onnx`` command: main(), then an exit that skips the interpreter's teardown.
+
+    Every file is closed and every temporary removed before main() returns; what remains of a
+    normal exit is unloading onnxruntime and numpy, ~60 ms measured, a tenth of converting a
+    550 MB model. Standard output and error are flushed first.
+    """
+    code = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: the reader has gone, nothing to lose
+            pass
+    os._exit(code)
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Python warnings (ours and libraries') as one line, without the source location."""
     _report(f"caffe2onnx: warning: {one_line(str(message), 400)}")
@@ -82,4 +99,4 @@ def _report(line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -111,7 +111,7 @@ def _convert(args: argparse.Namespace, prototxt, caffemodel, digests, progress: 
     if external and not args.external_data and not args.quiet:
         emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "
              f"one file: its weights go to {args.output}.data (ONNX external data)", file=sys.stderr)
-    built.save_checked(args.output, external_data=external, progress=progress.bytes)
+    built.save_checked(args.output, external_data=external, progress=progress.bytes if progress.enabled else None)
     progress.step(f"checked (onnx + onnxruntime), wrote {args.output}")
     return net, built
 
