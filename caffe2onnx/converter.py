@@ -198,16 +198,15 @@ def convert_file(output: str | Path, prototxt: str | Path | None = None, caffemo
     ``output`` must not be (or resolve to) an input; it is checked before anything is read.
     """
     from .digest import SourceDigests
-    from .model_info import describe, stamp_fields
+    from .model_info import stamp_after_weights
     check_output_path(output, (prototxt, caffemodel))
     with SourceDigests(prototxt, caffemodel) as digests:
         net = load(prototxt, caffemodel, **load_options)
         built = build(net, opset=opset, dynamic_batch=dynamic_batch, detection_output=detection_output, fold=fold,
                       preprocess=preprocess, fp16=fp16)
-        built.trailer = lambda: stamp_fields(describe(
-            net, prototxt=prototxt, caffemodel=caffemodel, phase=load_options.get("phase"),
-            stages=load_options.get("stages", ()), level=load_options.get("level", 0),
-            random_weights=load_options.get("random_weights"), digests=digests))
+        stamp_after_weights(built, net, digests, prototxt=prototxt, caffemodel=caffemodel,
+                            phase=load_options.get("phase"), stages=load_options.get("stages", ()),
+                            level=load_options.get("level", 0), random_weights=load_options.get("random_weights"))
         built.save_checked(output, external_data=external_data)  # checks run while the weights are copied
     return net
 

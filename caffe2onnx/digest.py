@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-import stat
 import threading
 from pathlib import Path
 from typing import Callable
 
 from .errors import InputFileError
+from .safe_io import open_regular
 
 # Hashed through read-only maps of this size, one at a time: no copy into Python (a read() of the
 # file costs a third more), memory bounded whatever the file's size, and each window is one
@@ -25,13 +25,11 @@ def sha256_file(path: str | Path, cancelled: Callable[[], bool] = lambda: False)
     """sha256 of a regular file (a 550 MB caffemodel costs ~0.35 s on one core, 64 MB of memory);
     None if ``cancelled()`` turns true between windows.
 
-    InputFileError if the file changes (size or mtime) while it is hashed.
+    OSError if it cannot be opened or is not a regular file; InputFileError if it changes (size
+    or mtime) while it is hashed.
     """
-    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd, before = open_regular(path)
     try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            raise InputFileError(f"{path}: not a regular file")
         h = hashlib.sha256()
         for offset in range(0, before.st_size, _WINDOW):
             if cancelled():

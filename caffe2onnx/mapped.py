@@ -12,15 +12,15 @@ meanwhile cannot mix into the output.
 """
 from __future__ import annotations
 
-import errno
 import mmap
 import os
-import stat
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .safe_io import open_regular
 
 _MAPS: dict[int, "_Mapped"] = {}  # base address -> live map
 
@@ -35,12 +35,8 @@ class _Mapped:
 
 def map_file(path: str | Path) -> memoryview:
     """The whole file as a read-only memoryview (b"" for an empty file); raises OSError."""
-    # O_NONBLOCK: a path swapped for a FIFO after the caller's stat does not make open wait.
-    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    fd, st = open_regular(path)
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
         size = st.st_size
         if size == 0:
             os.close(fd)

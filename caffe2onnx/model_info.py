@@ -66,6 +66,12 @@ def stamp_fields(info: Mapping[str, Any]) -> ModelProto:
     return fields
 
 
+def stamp_after_weights(built, net, digests: SourceDigests, **facts) -> None:
+    """Makes ``built``'s stamp (describe(net, **facts)) its trailer: the writer appends it after the
+    weights, by which time ``digests`` has hashed the sources beside the copy."""
+    built.trailer = lambda: stamp_fields(describe(net, digests=digests, **facts))
+
+
 def read_info(model) -> dict[str, Any]:
     """The stamped facts of a ModelProto (or an .onnx path; {} if unreadable or not ours)."""
     if not hasattr(model, "metadata_props"):

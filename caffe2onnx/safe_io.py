@@ -54,16 +54,33 @@ def check_input_file(path: str | Path, what: str, limit: int) -> os.stat_result:
     return st
 
 
+def open_regular(path: str | Path) -> tuple[int, os.stat_result]:
+    """A read-only descriptor of ``path`` and its fstat; OSError (EINVAL) unless it is a regular file.
+
+    O_NONBLOCK: should the path have become a FIFO since a caller's stat, open does not wait.
+    """
+    fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
 def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
     """The whole of a regular input file, refusing FIFOs, devices, directories and files over ``limit``."""
     check_input_file(path, what, limit)
-    try:  # O_NONBLOCK: should the path have become a FIFO since the stat, open does not wait
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd, st = open_regular(path)
     except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise InputFileError(f"{path}: {what} changed while being opened; refusing it") from None
         raise InputFileError(f"{path}: cannot read {what}: {e.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+        if st.st_size > limit:
             raise InputFileError(f"{path}: {what} changed while being opened; refusing it")
         data = f.read(st.st_size + 1)  # read(n) allocates n bytes up front: never the limit itself
     if len(data) != st.st_size:

@@ -57,7 +57,10 @@ def _opening(model: ModelProto, initializer_bytes: int) -> bytes:
 
 def write_single(built, f: BinaryIO, progress: Progress | None = None) -> None:
     """One ONNX file: every weight inline as raw_data, spliced ones at their page offset."""
-    weights = [(name, _as_f4(arr)) for name, arr in built.weights]
+    weights = []
+    for name, arr in built.weights:
+        arr = _as_f4(arr)
+        weights.append((_meta(name, arr).SerializeToString(), arr))  # once, not per padding pass
     head, graph = _head_and_graph(built.model)
     start = len(head) + len(graph) + 6  # the graph's own header: at most 6 bytes below 2 GiB
     for align in (True, True, True, False):  # the opening's length decides the padding, and back
@@ -76,12 +79,12 @@ def write_single(built, f: BinaryIO, progress: Progress | None = None) -> None:
 
 
 def _entries(weights, start: int, align: bool) -> list[tuple[bytes, np.ndarray]]:
-    """Each weight's TensorProto up to its raw bytes; with ``align``, those of a spliced weight
-    begin at the same offset within a page as in the caffemodel: the kernel then copies whole
-    pages (a third faster to copy and to write back than at a shifted offset, measured)."""
+    """Each weight (its serialised TensorProto header, its array) as the file's bytes up to its raw
+    data; with ``align``, those of a spliced weight begin at the same offset within a page as in
+    the caffemodel: the kernel then copies whole pages (a third faster to copy and to write back
+    than at a shifted offset, measured)."""
     entries, pos = [], start
-    for name, arr in weights:
-        meta = _meta(name, arr).SerializeToString()
+    for meta, arr in weights:
         src = file_range(arr) if align and arr.nbytes >= _ALIGN_MIN else None
         if src is not None:
             meta += _padding(pos, meta, arr.nbytes, src[1])

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace, prototxt, caffemodel, digests, progress: _Progress):
     """Reads, builds, checks and writes the model; returns the Net and the BuiltModel."""
-    from ..model_info import describe, stamp_fields
+    from ..model_info import stamp_after_weights
     from ..parser import load
     net = load(prototxt, caffemodel, input_shapes=shapes_of(args), random_weights=args.random_weights,
                stages=args.stage, level=args.level, phase=args.phase, caffe_proto=args.caffe_proto)
@@ -104,9 +104,9 @@ def _convert(args: argparse.Namespace, prototxt, caffemodel, digests, progress: 
     net = cut_net(net, args)  # the summary and --validate see the net the model computes
     built = _build(net, args)
     progress.step("mapped layers to ONNX")
-    built.trailer = lambda: stamp_fields(describe(
-        net, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage, phase=args.phase or ("TEST" if prototxt else None),
-        level=args.level, random_weights=args.random_weights, digests=digests))
+    stamp_after_weights(built, net, digests, prototxt=prototxt, caffemodel=caffemodel, stages=args.stage,
+                        phase=args.phase or ("TEST" if prototxt else None), level=args.level,
+                        random_weights=args.random_weights)
     external = args.external_data or built.needs_external_data()
     if external and not args.external_data and not args.quiet:
         emit(f"caffe2onnx: the model is {built.byte_size() / 2**30:.2f} GiB, over protobuf's 2 GiB limit for "

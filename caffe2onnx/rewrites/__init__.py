@@ -58,6 +58,11 @@ class Graph:
                 out.setdefault(t, []).append(i)
         return out
 
+    def names(self) -> set[str]:
+        """Every tensor name in use: node inputs and outputs, constants, weights."""
+        return {t for n in self.nodes for t in (*n.input, *n.output)} | {c.name for c in self.constants} \
+            | {w for w, _ in self.weights}
+
     def weight(self, name: str) -> np.ndarray | None:
         for n, a in self.weights:
             if n == name:
@@ -92,6 +97,16 @@ def fold_affine(graph: Graph) -> Graph:
     """``--fold``: per-channel Mul/Add folded into the preceding Conv/Gemm (see fold.py)."""
     from .fold import fold_affine as fold
     return fold(graph)
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, else ``base_2``, ``base_3``, ...: the first not in ``taken``, which it then joins."""
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
 
 
 def aliases_json(aliases: Mapping[str, str]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from ..onnx_lite import helper, numpy_helper
 
-from . import Graph
+from . import Graph, unique_name
 
 
 def decompose_lrn(g: Graph) -> Graph:
@@ -25,8 +25,7 @@ def decompose_lrn(g: Graph) -> Graph:
     if not any(n.op_type == "LRN" for n in g.nodes):
         return g
     nodes, constants = [], list(g.constants)
-    names = {t for n in g.nodes for t in (*n.input, *n.output)} | {c.name for c in g.constants} \
-        | {w for w, _ in g.weights}
+    names = g.names()
     for n in g.nodes:
         shape = g.shapes.get(n.input[0]) if n.op_type == "LRN" else None
         if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
@@ -47,12 +46,7 @@ def _lrn_nodes(n, shape, names: set[str]):
     nodes, consts = [], []
 
     def fresh(hint: str) -> str:
-        name, k = f"{n.name}/{hint}", 1
-        while name in names:
-            k += 1
-            name = f"{n.name}/{hint}_{k}"
-        names.add(name)
-        return name
+        return unique_name(f"{n.name}/{hint}", names)
 
     def const(value, hint, dtype=np.float32) -> str:
         name = fresh(hint)

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..onnx_lite import NodeProto, TensorProto, helper, numpy_helper
 
-from . import Graph
+from . import Graph, unique_name
 
 PROPS_PREFIX = "caffe2onnx.preprocess."
 NODE_PREFIX = "caffe2onnx.preprocess/"  # the baked nodes' names (kept float32 by --fp16)
@@ -101,18 +101,12 @@ def bake_preprocess(g: Graph, spec: InputPreprocess) -> Graph:
     if spec.is_identity:
         return g
     x = target_input(g.inputs, g.shapes, spec)
-    names = {t for n in g.nodes for t in (*n.input, *n.output)} | {c.name for c in g.constants} \
-        | {w for w, _ in g.weights}
+    names = g.names()
     nodes: list = []
     consts: list = []
 
     def fresh(hint: str) -> str:
-        name, k = f"{x}/preprocess/{hint}", 1
-        while name in names:
-            k += 1
-            name = f"{x}/preprocess/{hint}_{k}"
-        names.add(name)
-        return name
+        return unique_name(f"{x}/preprocess/{hint}", names)
 
     def node(op, ins, **attrs) -> str:
         out = fresh(op.lower())
